@@ -1,0 +1,2 @@
+//! `osimage`: the command-line driver over imagecore.
+fn main() {}

@@ -1,0 +1,9 @@
+//! RPM packages: headers (through the `rpm` crate), payload streams, EVR comparison.
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmError {
+    /// Placeholder until the module lands.
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+}

@@ -1,0 +1,1 @@
+//! One file per node kind, each implementing [`crate::graph::Step`].

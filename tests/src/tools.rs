@@ -1,0 +1,49 @@
+//! Locating and running the external tools the tests compare against.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The path of the `osimage` binary built for this test run.
+pub fn osimage_bin() -> PathBuf {
+    // tests/ is a workspace member; the binary sits in the shared target dir.
+    let mut p = std::env::current_exe().expect("test exe path");
+    p.pop(); // deps
+    if p.ends_with("deps") {
+        p.pop();
+    }
+    p.join("osimage")
+}
+
+/// True when `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null 2>&1"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// True when running as root (uid 0).
+pub fn is_root() -> bool {
+    // SAFETY-free: read our own uid from /proc.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Skip (return early) from a test with a clear message when `cond` is false.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $why:expr) => {
+        if !$cond {
+            eprintln!("SKIPPED: {}", $why);
+            return;
+        }
+    };
+}
