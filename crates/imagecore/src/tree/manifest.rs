@@ -147,6 +147,51 @@ impl Manifest {
         Hash::of(&self.to_bytes())
     }
 
+    /// Insert or replace an entry, keeping the order. Missing parent directories are created
+    /// (mode 0755, root-owned, with the entry's mtime).
+    pub fn insert(&mut self, entry: Entry) {
+        let mut parents = Vec::new();
+        let mut p = entry.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if self.get(parent).is_none() {
+                parents.push(parent.to_string());
+            }
+            p = parent;
+        }
+        for d in parents {
+            let e = Entry {
+                path: d,
+                kind: Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime: entry.mtime,
+                xattrs: BTreeMap::new(),
+            };
+            self.insert_one(e);
+        }
+        self.insert_one(entry);
+    }
+
+    fn insert_one(&mut self, entry: Entry) {
+        match self
+            .entries
+            .binary_search_by(|e| path_order(&e.path, &entry.path))
+        {
+            Ok(i) => self.entries[i] = entry,
+            Err(i) => self.entries.insert(i, entry),
+        }
+    }
+
+    /// Remove an entry and everything below it. Returns how many entries were removed.
+    pub fn remove_tree(&mut self, path: &str) -> usize {
+        let before = self.entries.len();
+        let prefix = format!("{path}/");
+        self.entries
+            .retain(|e| e.path != path && !e.path.starts_with(&prefix));
+        before - self.entries.len()
+    }
+
     /// Total size of regular file content (each hardlink group counted once).
     pub fn content_size(&self) -> u64 {
         let mut seen = std::collections::HashSet::new();
@@ -189,6 +234,19 @@ mod tests {
         assert_eq!(paths, ["a", "a/c", "a-b"]);
         assert!(m.get("a/c").is_some());
         assert!(m.get("a/d").is_none());
+    }
+
+    #[test]
+    fn insert_creates_parents_in_order() {
+        let mut m = Manifest::default();
+        m.insert(dir("a"));
+        let mut f = dir("a/b/c");
+        f.kind = Kind::Symlink { target: "x".into() };
+        m.insert(f);
+        let paths: Vec<_> = m.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a", "a/b", "a/b/c"]);
+        assert_eq!(m.remove_tree("a/b"), 2);
+        assert_eq!(m.entries.len(), 1);
     }
 
     #[test]
