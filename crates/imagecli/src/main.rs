@@ -1,2 +1,45 @@
-//! `osimage`: the command-line driver over imagecore.
-fn main() {}
+//! `osimage`: the command-line driver over imagecore. Each subcommand parses its arguments and
+//! calls the library; no build logic lives here.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// Build stateless (diskless) Linux node images from a TOML osimage spec.
+#[derive(Parser)]
+#[command(name = "osimage", version, about)]
+struct Cli {
+    /// Log level filter (e.g. `info`, `debug`, `imagecore=trace`); also RUST_LOG.
+    #[arg(long, global = true, env = "OSIMAGE_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the image: run every node whose output is not cached.
+    Build(commands::build::BuildArgs),
+    /// Show, per node, whether it will rebuild and which input changed.
+    Plan(commands::plan::PlanArgs),
+    /// Print the build graph (dot or json).
+    Graph(commands::graph::GraphArgs),
+    /// Print the fully resolved spec (after `extends` and defaults) as TOML.
+    Show(commands::show::ShowArgs),
+    /// Inspect and maintain the cache.
+    #[command(subcommand)]
+    Cache(commands::cache::CacheCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    commands::init_logging(&cli.log);
+    let code = match cli.cmd {
+        Cmd::Build(a) => commands::build::run(a),
+        Cmd::Plan(a) => commands::plan::run(a),
+        Cmd::Graph(a) => commands::graph::run(a),
+        Cmd::Show(a) => commands::show::run(a),
+        Cmd::Cache(c) => commands::cache::run(c),
+    };
+    std::process::exit(commands::finish(code));
+}

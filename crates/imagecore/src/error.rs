@@ -71,3 +71,11 @@ impl Error {
 
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True when the error is the user's input (spec, list files): the CLI exits 2 for these
+    /// and 1 for build failures.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Spec(_) | Error::List(_))
+    }
+}

@@ -1,20 +1,12 @@
-//! The build graph: compile a spec into nodes, compute keys, plan (cached / dirty and why),
-//! execute.
+//! The build graph: [`compile`] a spec into nodes, compute [`key`]s, [`plan`] (cached / dirty and
+//! why), and [`execute`] the dirty nodes.
 
+pub mod compile;
+pub mod execute;
+pub mod key;
+pub mod plan;
 pub mod step;
 
+pub use execute::{BuildOptions, BuildReport, Event, EventSink};
+pub use plan::{NodeState, Plan, PlanNode};
 pub use step::{InputFile, Inputs, NodeKind, Output, Step, StepCtx};
-
-/// Options for a build.
-#[derive(Clone, Debug, Default)]
-pub struct BuildOptions {
-    /// Worker threads (0 = number of CPUs).
-    pub jobs: usize,
-    /// Stop after this node.
-    pub target: Option<String>,
-    /// Also materialise `rootimgdir/rootimg/`.
-    pub rootimg: bool,
-}
-
-/// A compiled build plan.
-pub struct Plan {}

@@ -1,0 +1,61 @@
+//! `osimage build SPEC`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use imagecore::graph::{BuildOptions, Event};
+use imagecore::Plan;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Arguments of `build`.
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The osimage spec (TOML).
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub cache: super::CacheArg,
+    /// Nodes run at once (default: number of CPUs).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub jobs: usize,
+    /// Stop after this node (e.g. `install`, `postinstall`).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Also materialise `rootimgdir/rootimg/`.
+    #[arg(long)]
+    pub rootimg: bool,
+}
+
+/// Run `build`.
+pub fn run(a: BuildArgs) -> anyhow::Result<i32> {
+    let spec = super::load_spec(&a.spec)?;
+    let store = a.cache.open()?;
+    let plan = Plan::new(&spec, &store)?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let b = bar.clone();
+    let events = Arc::new(move |e: &Event| match e {
+        Event::Cached { name } => b.println(format!("  cached  {name}")),
+        Event::Started { name, .. } => b.set_message(format!("running {name}")),
+        Event::Finished { name, elapsed } => {
+            b.println(format!("  built   {name} ({:.2}s)", elapsed.as_secs_f64()))
+        }
+        Event::Failed { name, .. } => b.println(format!("  FAILED  {name}")),
+    });
+    let opts = BuildOptions {
+        jobs: a.jobs,
+        target: a.target,
+        rootimg: a.rootimg,
+        events: Some(events),
+    };
+    let res = plan.build(&opts);
+    bar.finish_and_clear();
+    let report = res?;
+    println!(
+        "{} built, {} cached; outputs in {}",
+        report.built.len(),
+        report.cached.len(),
+        plan.rootimgdir().display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,274 @@
+//! The executor: runs dirty nodes whose parents are done, several at a time, publishes each
+//! output atomically, then exports user-visible results and records the build for the next plan.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use petgraph::graph::NodeIndex;
+
+use crate::error::Error;
+use crate::graph::key::NodeRecord;
+use crate::graph::plan::Plan;
+use crate::graph::step::{NodeKind, Output, StepCtx};
+
+/// Progress events a front end can render.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The node's output was found in the cache.
+    Cached {
+        /// Node name.
+        name: String,
+    },
+    /// The node started running.
+    Started {
+        /// Node name.
+        name: String,
+        /// Kind.
+        kind: NodeKind,
+    },
+    /// The node finished and its output was published.
+    Finished {
+        /// Node name.
+        name: String,
+        /// Wall time of `run`.
+        elapsed: Duration,
+    },
+    /// The node failed.
+    Failed {
+        /// Node name.
+        name: String,
+        /// The error text.
+        error: String,
+    },
+}
+
+/// Callback receiving [`Event`]s.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Options for a build.
+#[derive(Clone, Default)]
+pub struct BuildOptions {
+    /// Nodes run at once (0 = number of CPUs).
+    pub jobs: usize,
+    /// Stop after this node (a node name, or a kind name when it is unique).
+    pub target: Option<String>,
+    /// Also materialise `rootimgdir/rootimg/` from the final tree.
+    pub rootimg: bool,
+    /// Progress events.
+    pub events: Option<EventSink>,
+}
+
+/// What a build did.
+#[derive(Clone, Debug, Default)]
+pub struct BuildReport {
+    /// Nodes that ran.
+    pub built: Vec<String>,
+    /// Nodes taken from the cache.
+    pub cached: Vec<String>,
+    /// Files written into rootimgdir.
+    pub exported: Vec<std::path::PathBuf>,
+}
+
+impl Plan<'_> {
+    /// Build: run every dirty node needed (all, or the ancestors of `opts.target`).
+    pub fn build(&self, opts: &BuildOptions) -> Result<BuildReport, Error> {
+        let _lock = self.store.lock()?;
+        let emit = |e: Event| {
+            if let Some(sink) = &opts.events {
+                sink(&e)
+            }
+        };
+        let g = &self.graph;
+        let needed = self.needed(opts.target.as_deref())?;
+        let jobs = if opts.jobs == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            opts.jobs
+        };
+        let n = g.dag.node_count();
+        let mut outputs: Vec<Option<Output>> = vec![None; n];
+        let mut report = BuildReport::default();
+        // Cache hits first: looked up again now that we hold the lock.
+        for &i in &needed {
+            let key = self.records[i.index()].key;
+            if let Some(out) = self.store.get_output(&key)? {
+                outputs[i.index()] = Some(out);
+                report.cached.push(g.dag[i].name.clone());
+                emit(Event::Cached {
+                    name: g.dag[i].name.clone(),
+                });
+            }
+        }
+        let mut started: HashSet<NodeIndex> = needed
+            .iter()
+            .copied()
+            .filter(|i| outputs[i.index()].is_some())
+            .collect();
+        let mut first_err: Option<Error> = None;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel::<(NodeIndex, Result<Output, Error>, Duration)>();
+            let mut running = 0usize;
+            loop {
+                if first_err.is_none() {
+                    for &i in &needed {
+                        if running >= jobs {
+                            break;
+                        }
+                        if started.contains(&i)
+                            || !g.parents(i).iter().all(|p| outputs[p.index()].is_some())
+                        {
+                            continue;
+                        }
+                        started.insert(i);
+                        running += 1;
+                        let parents: Vec<Output> = g
+                            .parents(i)
+                            .iter()
+                            .filter_map(|p| outputs[p.index()].clone())
+                            .collect();
+                        let tx = tx.clone();
+                        let node = &g.dag[i];
+                        let key = self.records[i.index()].key;
+                        let store = self.store;
+                        emit(Event::Started {
+                            name: node.name.clone(),
+                            kind: node.step.kind(),
+                        });
+                        scope.spawn(move || {
+                            let t0 = Instant::now();
+                            let res = run_one(store, node, &parents, key, jobs);
+                            let _ = tx.send((i, res, t0.elapsed()));
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok((i, res, elapsed)) = rx.recv() else {
+                    break;
+                };
+                running -= 1;
+                let name = g.dag[i].name.clone();
+                match res {
+                    Ok(out) => {
+                        emit(Event::Finished {
+                            name: name.clone(),
+                            elapsed,
+                        });
+                        outputs[i.index()] = Some(out);
+                        report.built.push(name);
+                    }
+                    Err(e) => {
+                        emit(Event::Failed {
+                            name: name.clone(),
+                            error: e.to_string(),
+                        });
+                        if first_err.is_none() {
+                            first_err = Some(e);
+                        }
+                    }
+                }
+            }
+        });
+        self.save_records(&outputs)?;
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        for &i in &needed {
+            if let Some(out) = &outputs[i.index()] {
+                g.dag[i].step.export(self.store, out)?;
+            }
+        }
+        if opts.rootimg {
+            let last_tree = needed
+                .iter()
+                .rev()
+                .find_map(|i| outputs[i.index()].as_ref().and_then(|o| o.tree));
+            if let Some(t) = last_tree {
+                let dir = self.spec.image.rootimgdir.join("rootimg");
+                crate::steps::util::replace_dir_with_tree(self.store, &t, &dir)?;
+                report.exported.push(dir);
+            }
+        }
+        Ok(report)
+    }
+
+    /// The nodes a build must visit: everything, or the target and its ancestors.
+    fn needed(&self, target: Option<&str>) -> Result<Vec<NodeIndex>, Error> {
+        let g = &self.graph;
+        let order = g.order();
+        let Some(t) = target else {
+            return Ok(order);
+        };
+        let ti = g.find(t).or_else(|| {
+            let by_kind: Vec<_> = order
+                .iter()
+                .copied()
+                .filter(|&i| g.dag[i].step.kind().name() == t)
+                .collect();
+            (by_kind.len() == 1).then(|| by_kind[0])
+        });
+        let Some(ti) = ti else {
+            let names: Vec<_> = order.iter().map(|&i| g.dag[i].name.as_str()).collect();
+            return Err(Error::Step {
+                node: t.to_string(),
+                message: format!("no such node in this plan; nodes are: {}", names.join(", ")),
+            });
+        };
+        let mut keep = HashSet::new();
+        let mut stack = vec![ti];
+        while let Some(i) = stack.pop() {
+            if keep.insert(i) {
+                stack.extend(g.parents(i));
+            }
+        }
+        Ok(order.into_iter().filter(|i| keep.contains(i)).collect())
+    }
+
+    /// Record the keys of every node that has an output now, for the next plan's "why dirty".
+    fn save_records(&self, outputs: &[Option<Output>]) -> Result<(), Error> {
+        let mut recs: Vec<NodeRecord> = match self.store.get_record(&self.record_name)? {
+            Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for (i, out) in outputs.iter().enumerate() {
+            if out.is_some() {
+                let r = &self.records[i];
+                recs.retain(|x| x.name != r.name);
+                recs.push(r.clone());
+            }
+        }
+        let bytes = serde_json::to_vec(&recs).map_err(|e| Error::Step {
+            node: "records".into(),
+            message: e.to_string(),
+        })?;
+        self.store.put_record(&self.record_name, &bytes)?;
+        Ok(())
+    }
+}
+
+fn run_one(
+    store: &crate::store::Store,
+    node: &crate::graph::compile::Node,
+    parents: &[Output],
+    key: crate::hash::Hash,
+    jobs: usize,
+) -> Result<Output, Error> {
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("step-{}-", node.step.kind()))
+        .tempdir_in(store.scratch_dir())
+        .map_err(|e| Error::io(store.scratch_dir(), e))?;
+    let ctx = StepCtx {
+        store,
+        scratch: scratch.path(),
+        jobs,
+        node: &node.name,
+    };
+    let refs: Vec<&Output> = parents.iter().collect();
+    tracing::info!(node = %node.name, key = %key.short(), "running");
+    let out = node.step.run(&ctx, &refs)?;
+    store.publish(&key, &out)?;
+    Ok(out)
+}
