@@ -2,3 +2,5 @@
 //! real tools, and comparing trees. One module per area.
 
 pub mod tools;
+pub mod spine;
+pub mod trees;

@@ -105,16 +105,16 @@ pub fn key_of(rec: &NodeRecord) -> Hash {
         put(&mut h, v.as_bytes());
     }
     h.update(&(rec.files.len() as u64).to_le_bytes());
-    for (label, fh) in &rec.files {
-        put(&mut h, label.as_bytes());
+    // Labels (which name paths) are not hashed: the same content under another checkout
+    // directory gives the same key.
+    for (_, fh) in &rec.files {
         match fh {
             Some(fh) => put(&mut h, &fh.0),
             None => put(&mut h, b"<missing>"),
         }
     }
     h.update(&(rec.trees.len() as u64).to_le_bytes());
-    for (label, th) in &rec.trees {
-        put(&mut h, label.as_bytes());
+    for (_, th) in &rec.trees {
         put(&mut h, &th.0);
     }
     h.update(&(rec.parents.len() as u64).to_le_bytes());
