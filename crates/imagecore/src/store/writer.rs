@@ -1,0 +1,310 @@
+//! Appending blobs to pack files and sealing them (fsync + index).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+
+use crate::hash::Hash;
+
+use super::pack::{
+    FLAG_ZSTD, Loc, PACK_MAGIC, PackSet, REC_HDR, atomic_write, encode_index, fsync_dir,
+    record_header,
+};
+use super::{Store, StoreError};
+
+/// A pack is sealed and a new one started once it grows past this.
+const PACK_ROLL: u64 = 1 << 30;
+/// Blobs up to this size are hashed/compressed in memory and appended to the shared pack;
+/// larger ones are streamed into a pack of their own.
+pub(crate) const IN_MEMORY_LIMIT: u64 = 16 << 20;
+/// zstd level for blob compression.
+const ZSTD_LEVEL: i32 = 1;
+
+/// The open, unsealed pack this process appends to.
+pub(crate) struct PackWriter {
+    id: u32,
+    name: String,
+    file: File,
+    len: u64,
+    entries: Vec<(Hash, Loc)>,
+}
+
+/// Whether blob compression is on (`OSIMAGE_STORE_COMPRESS=0` turns it off).
+fn compression_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("OSIMAGE_STORE_COMPRESS").map_or(true, |v| v != "0"))
+}
+
+/// Does `sample` compress well enough with zstd to be worth compressing the blob?
+fn worth_compressing(sample: &[u8]) -> bool {
+    if !compression_enabled() || sample.len() < 512 {
+        return false;
+    }
+    let s = &sample[..sample.len().min(64 << 10)];
+    match zstd::bulk::compress(s, ZSTD_LEVEL) {
+        Ok(c) => (c.len() as u64) * 10 < (s.len() as u64) * 9,
+        Err(_) => false,
+    }
+}
+
+/// Encode a blob for storage: (flags, stored bytes), compressing when it pays.
+pub(crate) fn encode_blob(data: &[u8]) -> (u8, std::borrow::Cow<'_, [u8]>) {
+    if worth_compressing(data)
+        && let Ok(c) = zstd::bulk::compress(data, ZSTD_LEVEL)
+        && c.len() < data.len()
+    {
+        return (FLAG_ZSTD, std::borrow::Cow::Owned(c));
+    }
+    (0, std::borrow::Cow::Borrowed(data))
+}
+
+impl Store {
+    /// Run `f` on the loaded pack set (loading all indexes first if needed).
+    pub(crate) fn with_index<R>(&self, f: impl FnOnce(&PackSet) -> R) -> Result<R, StoreError> {
+        {
+            let g = self.index.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(set) = g.as_ref() {
+                return Ok(f(set));
+            }
+        }
+        let mut g = self.index.write().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            let mut set = PackSet::default();
+            set.load_new(&self.packs_dir)?;
+            *g = Some(set);
+        }
+        Ok(f(g.as_ref().unwrap_or_else(|| unreachable!())))
+    }
+
+    /// Run `f` on the pack set mutably (loading it first if needed).
+    pub(crate) fn with_index_mut<R>(
+        &self,
+        f: impl FnOnce(&mut PackSet) -> R,
+    ) -> Result<R, StoreError> {
+        let mut g = self.index.write().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            let mut set = PackSet::default();
+            set.load_new(&self.packs_dir)?;
+            *g = Some(set);
+        }
+        match g.as_mut() {
+            Some(set) => Ok(f(set)),
+            None => unreachable!(),
+        }
+    }
+
+    /// Load indexes written since the index was loaded (by another process). Returns whether
+    /// anything was added.
+    pub(crate) fn refresh_index(&self) -> Result<bool, StoreError> {
+        let dir = self.packs_dir.clone();
+        self.with_index_mut(|set| set.load_new(&dir))?
+            .map(|n| n > 0)
+    }
+
+    /// Forget the loaded index (after gc rewrote packs).
+    pub(crate) fn drop_index(&self) {
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Append an encoded blob to the shared pack unless it is already stored.
+    pub(crate) fn append(
+        &self,
+        h: &Hash,
+        raw: u64,
+        flags: u8,
+        stored: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if self.with_index(|s| s.map.contains_key(h))? {
+            return Ok(());
+        }
+        if w.is_none() {
+            *w = Some(self.start_pack()?);
+        }
+        let Some(pw) = w.as_mut() else { unreachable!() };
+        let hdr = record_header(h, flags, raw, stored.len() as u64);
+        let path = self.packs_dir.join(format!("{}.pack", pw.name));
+        pw.file
+            .write_all_at(&hdr, pw.len)
+            .and_then(|_| pw.file.write_all_at(stored, pw.len + REC_HDR as u64))
+            .map_err(|e| StoreError::io(&path, e))?;
+        let loc = Loc {
+            pack: pw.id,
+            offset: pw.len + REC_HDR as u64,
+            stored: stored.len() as u64,
+            raw,
+            flags,
+        };
+        pw.len += (REC_HDR + stored.len()) as u64;
+        pw.entries.push((*h, loc));
+        self.with_index_mut(|s| {
+            s.map.insert(*h, loc);
+        })?;
+        if pw.len >= PACK_ROLL {
+            let pw = w.take();
+            if let Some(pw) = pw {
+                self.seal(pw)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_pack(&self) -> Result<PackWriter, StoreError> {
+        let name = self.new_pack_name();
+        let path = self.packs_dir.join(format!("{name}.pack"));
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        file.write_all_at(PACK_MAGIC, 0)
+            .map_err(|e| StoreError::io(&path, e))?;
+        let dir = self.packs_dir.clone();
+        let id = self.with_index_mut(|s| s.add_pack(&dir, &name))?;
+        Ok(PackWriter {
+            id,
+            name,
+            file,
+            len: PACK_MAGIC.len() as u64,
+            entries: Vec::new(),
+        })
+    }
+
+    /// Make a pack durable: fsync it, then write its index atomically.
+    fn seal(&self, pw: PackWriter) -> Result<(), StoreError> {
+        let path = self.packs_dir.join(format!("{}.pack", pw.name));
+        pw.file.sync_all().map_err(|e| StoreError::io(&path, e))?;
+        let idx = encode_index(&pw.entries, pw.len);
+        let dst = self.packs_dir.join(format!("{}.idx", pw.name));
+        atomic_write(&self.tmp_path("idx"), &dst, &idx)
+    }
+
+    /// Seal the shared pack if it holds anything: every blob put so far becomes durable.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pw) = w.take() {
+            if pw.entries.is_empty() {
+                *w = Some(pw);
+                return Ok(());
+            }
+            self.seal(pw)?;
+        }
+        Ok(())
+    }
+
+    /// Stream a large blob into a pack of its own: `prefix` then the rest of `r`.
+    pub(crate) fn put_stream(
+        &self,
+        prefix: &[u8],
+        r: &mut dyn Read,
+    ) -> Result<(Hash, u64), StoreError> {
+        let tmp = self.tmp_path("pack");
+        let res = self.put_stream_inner(&tmp, prefix, r);
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        res
+    }
+
+    fn put_stream_inner(
+        &self,
+        tmp: &std::path::Path,
+        prefix: &[u8],
+        r: &mut dyn Read,
+    ) -> Result<(Hash, u64), StoreError> {
+        let io = |e| StoreError::io(tmp, e);
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(io)?;
+        let data_start = (PACK_MAGIC.len() + REC_HDR) as u64;
+        file.write_all_at(PACK_MAGIC, 0).map_err(io)?;
+        let compress = worth_compressing(prefix);
+        let mut hasher = blake3::Hasher::new();
+        let mut raw = 0u64;
+        {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(data_start))
+                .map_err(io)?;
+            let buffered = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+            let mut sink: Box<dyn Write> = if compress {
+                let mut enc =
+                    zstd::stream::write::Encoder::new(buffered, ZSTD_LEVEL).map_err(io)?;
+                // two workers: compressing a large blob is the bottleneck of putting it
+                let _ = enc.multithread(2);
+                Box::new(enc.auto_finish())
+            } else {
+                Box::new(buffered)
+            };
+            hasher.update(prefix);
+            sink.write_all(prefix).map_err(io)?;
+            raw += prefix.len() as u64;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = match r.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(StoreError::io("<input being stored>", e)),
+                };
+                hasher.update(&buf[..n]);
+                sink.write_all(&buf[..n]).map_err(io)?;
+                raw += n as u64;
+            }
+            sink.flush().map_err(io)?;
+        }
+        let end = file.metadata().map_err(io)?.len();
+        let stored = end - data_start;
+        let h = Hash::from(hasher.finalize());
+        let flags = if compress { FLAG_ZSTD } else { 0 };
+        file.write_all_at(
+            &record_header(&h, flags, raw, stored),
+            PACK_MAGIC.len() as u64,
+        )
+        .map_err(io)?;
+        // Register under the writer lock so a concurrent put of the same blob dedups.
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if self.with_index(|s| s.map.contains_key(&h))? {
+            drop(file);
+            let _ = std::fs::remove_file(tmp);
+            return Ok((h, raw));
+        }
+        file.sync_all().map_err(io)?;
+        drop(file);
+        let name = self.new_pack_name();
+        let pack_path = self.packs_dir.join(format!("{name}.pack"));
+        std::fs::rename(tmp, &pack_path).map_err(|e| StoreError::io(&pack_path, e))?;
+        fsync_dir(&self.packs_dir)?;
+        let loc = Loc {
+            pack: 0,
+            offset: data_start,
+            stored,
+            raw,
+            flags,
+        };
+        let idx = encode_index(&[(h, loc)], end);
+        let idx_path = self.packs_dir.join(format!("{name}.idx"));
+        atomic_write(&self.tmp_path("idx"), &idx_path, &idx)?;
+        let dir = self.packs_dir.clone();
+        self.with_index_mut(|s| {
+            let id = s.add_pack(&dir, &name);
+            s.map.insert(h, Loc { pack: id, ..loc });
+        })?;
+        Ok((h, raw))
+    }
+
+    /// Copy an already-encoded blob (from a pack being compacted) into the shared pack.
+    pub(crate) fn append_encoded(
+        &self,
+        h: &Hash,
+        loc: &Loc,
+        src: &File,
+        src_path: &std::path::Path,
+    ) -> Result<(), StoreError> {
+        let stored = super::pack::read_at(src, src_path, loc.offset, loc.stored)?;
+        self.append(h, loc.raw, loc.flags, &stored)
+    }
+}
