@@ -15,7 +15,7 @@ use super::ArchiveError;
 pub enum NewcFormat {
     /// `070701`.
     Newc,
-    /// `070702`: newc with a byte-sum checksum of the body (verified while reading).
+    /// `070702`: newc with a byte-sum checksum of regular files' bodies (verified while reading).
     Crc,
     /// `07070X`: RPM's stripped header (index into the package header only).
     Stripped,
@@ -329,7 +329,8 @@ impl<R: Read> NewcReader<R> {
         };
         self.remaining = header.file_size;
         self.entry_name.clone_from(&header.name);
-        if format == NewcFormat::Crc {
+        // GNU cpio sums regular file bodies only (symlink targets carry checksum 0).
+        if format == NewcFormat::Crc && header.mode & 0o170000 == 0o100000 {
             self.crc = Some((header.check, 0));
             if header.file_size == 0 && header.check != 0 {
                 return Err(self.fail(start, "070702 checksum mismatch on an empty body"));
