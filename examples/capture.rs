@@ -21,19 +21,45 @@ fn write(path: &Path, text: &str) -> std::io::Result<()> {
 fn make_project(dir: &Path) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::{PermissionsExt, symlink};
     let root = dir.join("tree");
-    for d in ["etc", "usr/bin", "usr/sbin", "usr/share/doc/demo", "var/log", "tmp"] {
+    for d in [
+        "etc",
+        "usr/bin",
+        "usr/sbin",
+        "usr/share/doc/demo",
+        "var/log",
+        "tmp",
+    ] {
         std::fs::create_dir_all(root.join(d))?;
     }
-    write(&root.join("etc/os-release"), "NAME=\"Demo Linux\"\nVERSION_ID=9.4\n")?;
+    write(
+        &root.join("etc/os-release"),
+        "NAME=\"Demo Linux\"\nVERSION_ID=9.4\n",
+    )?;
     write(&root.join("etc/hostname"), "localhost\n")?;
-    write(&root.join("usr/bin/hello"), "#!/bin/sh\necho hello from the demo image\n")?;
-    std::fs::set_permissions(root.join("usr/bin/hello"), std::fs::Permissions::from_mode(0o755))?;
-    write(&root.join("usr/share/doc/demo/README"), "documentation the exlist removes\n")?;
-    write(&root.join("usr/share/doc/demo/LICENSE"), "kept by a + line\n")?;
+    write(
+        &root.join("usr/bin/hello"),
+        "#!/bin/sh\necho hello from the demo image\n",
+    )?;
+    std::fs::set_permissions(
+        root.join("usr/bin/hello"),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
+    write(
+        &root.join("usr/share/doc/demo/README"),
+        "documentation the exlist removes\n",
+    )?;
+    write(
+        &root.join("usr/share/doc/demo/LICENSE"),
+        "kept by a + line\n",
+    )?;
     if !root.join("bin").exists() {
         symlink("usr/bin", root.join("bin"))?;
     }
-    std::fs::hard_link(root.join("usr/bin/hello"), root.join("usr/sbin/hello-again")).ok();
+    std::fs::hard_link(
+        root.join("usr/bin/hello"),
+        root.join("usr/sbin/hello-again"),
+    )
+    .ok();
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
 
     let post = dir.join("compute.postinstall");
@@ -43,7 +69,10 @@ fn make_project(dir: &Path) -> std::io::Result<PathBuf> {
          echo \"built by postinstall for $IMG_NAME ($2/$3/$4)\" > \"$1/etc/motd\"\n",
     )?;
     std::fs::set_permissions(&post, std::fs::Permissions::from_mode(0o755))?;
-    write(&dir.join("files/hosts"), "127.0.0.1 localhost\n10.0.0.1 mgmt\n")?;
+    write(
+        &dir.join("files/hosts"),
+        "127.0.0.1 localhost\n10.0.0.1 mgmt\n",
+    )?;
     write(&dir.join("compute.synclist"), "files/hosts -> /etc/hosts\n")?;
     write(
         &dir.join("compute.exlist"),
@@ -80,7 +109,12 @@ fn print_plan(plan: &Plan<'_>) {
             NodeState::Cached => "cached".to_string(),
             NodeState::Dirty => format!("dirty ({})", n.reason.as_deref().unwrap_or("")),
         };
-        println!("  {:<12} {:<12} {}  {state}", n.name, n.kind.name(), n.key.short());
+        println!(
+            "  {:<12} {:<12} {}  {state}",
+            n.name,
+            n.kind.name(),
+            n.key.short()
+        );
     }
 }
 
@@ -102,14 +136,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("plan before the first build:");
     print_plan(&plan);
     let report = plan.build(&BuildOptions::default())?;
-    println!("built {} nodes, {} cached", report.built.len(), report.cached.len());
+    println!(
+        "built {} nodes, {} cached",
+        report.built.len(),
+        report.cached.len()
+    );
 
     let again = Plan::new(&spec, &store)?;
     println!("plan after the build:");
     print_plan(&again);
     let all_cached = again.nodes().iter().all(|n| n.state == NodeState::Cached);
     let archive = spec.image.rootimgdir.join("rootimg.cpio.zst");
-    println!("archive: {} ({} bytes)", archive.display(), std::fs::metadata(&archive)?.len());
+    println!(
+        "archive: {} ({} bytes)",
+        archive.display(),
+        std::fs::metadata(&archive)?.len()
+    );
     if !all_cached {
         return Err("a second plan should find every node cached".into());
     }

@@ -12,7 +12,8 @@ use crate::trees;
 pub const EPOCH: i64 = 1_700_000_000;
 
 /// The exlist the spine spec uses (xCAT syntax).
-pub const EXLIST: &str = "# comment\n./usr/share/doc*\n+./usr/share/doc/pkg/COPYING\n./var/log/messages  # inline\n";
+pub const EXLIST: &str =
+    "# comment\n./usr/share/doc*\n+./usr/share/doc/pkg/COPYING\n./var/log/messages  # inline\n";
 
 /// Write the project; returns the spec path.
 pub fn project(dir: &Path) -> PathBuf {
@@ -68,7 +69,12 @@ source_date_epoch = {EPOCH}
 }
 
 fn sh(cmd: &str, cwd: &Path) {
-    let st = Command::new("sh").arg("-c").arg(cmd).current_dir(cwd).status().unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(cwd)
+        .status()
+        .unwrap();
     assert!(st.success(), "{cmd}");
 }
 
@@ -119,7 +125,11 @@ pub fn expected(dir: &Path) -> PathBuf {
             .current_dir(&exp)
             .output()
             .unwrap();
-        String::from_utf8(o.stdout).unwrap().lines().map(str::to_string).collect()
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
     };
     let all = find("");
     let kept_ex = find("! -path './usr/share/doc*' ! -path './var/log/messages'");

@@ -35,13 +35,27 @@ fn killed_builds_never_poison_the_cache() {
         .as_nanos() as u64;
     eprintln!("crash test seed {seed}, clean build {clean_time:?}");
     let mut x = seed | 1;
-    let span = clean_time.as_millis().max(50) as u64;
+    let span = (clean_time.as_millis() as u64 * 6 / 10).max(50);
+    let script = dir.join("compute.postinstall");
+    let original_script = std::fs::read(&script).unwrap();
     let mut killed = 0;
-    for round in 0..12 {
+    for round in 0..14 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         let delay = Duration::from_millis(x % span);
+        // make every round a real (partial) rebuild: new postinstall text each round, and a
+        // new source file every third round so that capture runs again too
+        let mut s = original_script.clone();
+        s.extend_from_slice(format!("# round {round}\n").as_bytes());
+        std::fs::write(&script, s).unwrap();
+        if round % 3 == 0 {
+            std::fs::write(
+                dir.join(format!("tree/etc/round-{round}")),
+                round.to_string(),
+            )
+            .unwrap();
+        }
         let mut child = Command::new(tools::osimage_bin())
             .args(["build", spec_s, "--cache-dir", "crashy"])
             .current_dir(dir)
@@ -58,10 +72,29 @@ fn killed_builds_never_poison_the_cache() {
         eprintln!("round {round}: delay {delay:?}, status {st}");
         // a new build may delete postinstall scratch dirs left on tmpfs; nothing else to do
     }
-    assert!(killed >= 6, "too few builds were actually killed ({killed})");
+    assert!(
+        killed >= 10,
+        "too few builds were actually killed ({killed})"
+    );
+    std::fs::write(&script, &original_script).unwrap();
+    for round in (0..14).step_by(3) {
+        std::fs::remove_file(dir.join(format!("tree/etc/round-{round}"))).unwrap();
+    }
     let o = osimage(&["build", spec_s, "--cache-dir", "crashy"], dir);
-    assert!(o.status.success(), "build after crashes failed: {}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read(&archive).unwrap(), reference, "archive differs from a clean build");
+    assert!(
+        o.status.success(),
+        "build after crashes failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        reference,
+        "archive differs from a clean build"
+    );
     let o = osimage(&["cache", "verify", "--cache-dir", "crashy"], dir);
-    assert!(o.status.success(), "cache verify failed: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "cache verify failed: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

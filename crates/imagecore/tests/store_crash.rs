@@ -106,7 +106,12 @@ fn zz_child_entry() {
 
 fn spawn_child(env: &str, dir: &Path, start: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["zz_child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "zz_child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(env, dir)
         .env("START", start.to_string())
         .stdout(Stdio::null())
@@ -142,7 +147,11 @@ fn check_store(dir: &Path) -> usize {
     for e in std::fs::read_dir(dir.join("packs")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "pack") {
-            assert!(p.with_extension("idx").exists(), "unindexed pack left: {}", p.display());
+            assert!(
+                p.with_extension("idx").exists(),
+                "unindexed pack left: {}",
+                p.display()
+            );
         }
     }
     ls.len()
@@ -189,7 +198,10 @@ fn second_process_waits_for_the_lock() {
     let mut child = spawn_child(LOCK_ENV, &dir, 0);
     let start = Instant::now();
     while !d.path().join("trying").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "child never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "child never started"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(700));

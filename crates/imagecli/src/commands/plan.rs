@@ -26,7 +26,10 @@ pub fn run(a: PlanArgs) -> anyhow::Result<i32> {
         println!("{}", plan.to_json());
         return Ok(0);
     }
-    println!("{:<14} {:<12} {:<14} {:<7} reason", "node", "kind", "key", "state");
+    println!(
+        "{:<14} {:<12} {:<14} {:<7} reason",
+        "node", "kind", "key", "state"
+    );
     for n in plan.nodes() {
         let state = match n.state {
             NodeState::Cached => "cached",

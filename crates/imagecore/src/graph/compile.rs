@@ -48,7 +48,12 @@ impl Graph {
         self.dag.node_indices().collect()
     }
 
-    fn add(&mut self, name: impl Into<String>, step: Box<dyn Step>, parents: &[NodeIndex]) -> NodeIndex {
+    fn add(
+        &mut self,
+        name: impl Into<String>,
+        step: Box<dyn Step>,
+        parents: &[NodeIndex],
+    ) -> NodeIndex {
         let n = self.dag.add_node(Node {
             name: name.into(),
             step,
@@ -64,16 +69,27 @@ use petgraph::visit::EdgeRef as _;
 
 /// Build the graph for a spec. Parses every list file (errors name file:line).
 pub fn compile(spec: &Spec) -> Result<Graph, Error> {
-    let mut g = Graph { dag: DiGraph::new() };
+    let mut g = Graph {
+        dag: DiGraph::new(),
+    };
     let env = &spec.osimage.environvar;
 
     // --- the root tree: capture, or repos → resolve → install → otherpkgs
     let mut tree = if let Some(src) = &spec.source {
-        g.add("capture", Box::new(steps::capture::Capture::new(spec, src)), &[])
+        g.add(
+            "capture",
+            Box::new(steps::capture::Capture::new(spec, src)),
+            &[],
+        )
     } else {
         let repos = spec.repos.as_ref();
         let mut repo_nodes = Vec::new();
-        for (i, dir) in repos.map(|r| r.pkgdir.as_slice()).unwrap_or(&[]).iter().enumerate() {
+        for (i, dir) in repos
+            .map(|r| r.pkgdir.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
             let mut parents = Vec::new();
             if let PkgDir::Path(p) = &dir.value
                 && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso"))
@@ -102,7 +118,11 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
         );
         let mut parents = vec![resolve];
         parents.extend(&repo_nodes);
-        let mut t = g.add("install", Box::new(steps::install::Install::new(spec)), &parents);
+        let mut t = g.add(
+            "install",
+            Box::new(steps::install::Install::new(spec)),
+            &parents,
+        );
         if let Some(p) = pkgs
             && !p.otherpkglist.is_empty()
         {
@@ -123,7 +143,11 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
             .as_ref()
             .is_some_and(|s| steps::kernel::tree_has_kernel(&s.rootimg.value));
     let kernel = if want_kernel {
-        Some(g.add("kernel", Box::new(steps::kernel::Kernel::new(spec)), &[tree]))
+        Some(g.add(
+            "kernel",
+            Box::new(steps::kernel::Kernel::new(spec)),
+            &[tree],
+        ))
     } else {
         None
     };
@@ -144,7 +168,11 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
         tree = g.add("sync", Box::new(steps::sync::Sync::new(spec, sl)), &[tree]);
     }
     if let Some(k) = kernel {
-        g.add("initrd", Box::new(steps::initrd::Initrd::new(spec)), &[k, tree]);
+        g.add(
+            "initrd",
+            Box::new(steps::initrd::Initrd::new(spec)),
+            &[k, tree],
+        );
     }
     if !spec.image.exlist.is_empty() {
         let ex = Exlist::load(&spec.image.exlist)?;

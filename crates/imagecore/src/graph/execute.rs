@@ -257,7 +257,11 @@ fn run_one(
     jobs: usize,
 ) -> Result<Output, Error> {
     let scratch = tempfile::Builder::new()
-        .prefix(&format!("step-{}-", node.step.kind()))
+        .prefix(&format!(
+            "{}-step-{}-",
+            std::process::id(),
+            node.step.kind()
+        ))
         .tempdir_in(store.scratch_dir())
         .map_err(|e| Error::io(store.scratch_dir(), e))?;
     let ctx = StepCtx {

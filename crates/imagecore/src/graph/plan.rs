@@ -75,7 +75,10 @@ impl<'a> Plan<'a> {
                 .parents(n)
                 .into_iter()
                 .map(|p| {
-                    let r = records[p.index()].as_ref().map(|r| r.key).unwrap_or_default();
+                    let r = records[p.index()]
+                        .as_ref()
+                        .map(|r| r.key)
+                        .unwrap_or_default();
                     (graph.dag[p].name.clone(), r)
                 })
                 .collect();

@@ -41,9 +41,14 @@ impl Step for Capture {
 
     fn run(&self, ctx: &StepCtx<'_>, _parents: &[&Output]) -> Result<Output, Error> {
         let m = crate::tree::scan(ctx.store, &self.root, None)?;
-        tracing::info!(entries = m.entries.len(), bytes = m.content_size(), "captured");
+        tracing::info!(
+            entries = m.entries.len(),
+            bytes = m.content_size(),
+            "captured"
+        );
         let mut out = super::util::tree_output(ctx.store, &m)?;
-        out.meta.insert("entries".into(), m.entries.len().to_string());
+        out.meta
+            .insert("entries".into(), m.entries.len().to_string());
         Ok(out)
     }
 }

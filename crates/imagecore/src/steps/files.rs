@@ -92,17 +92,14 @@ impl Files {
 
     /// Apply to a manifest (the step's whole work).
     pub fn apply(&self, store: &Store, m: &mut Manifest) -> Result<(), Error> {
-        let systemd = m.get("usr/lib/systemd/systemd").is_some()
-            || m.get("lib/systemd/systemd").is_some();
+        let systemd =
+            m.get("usr/lib/systemd/systemd").is_some() || m.get("lib/systemd/systemd").is_some();
         self.put(store, m, "etc/fstab", &self.fstab(systemd))?;
         if m.get("etc/sysconfig").is_some_and(Entry::is_dir) {
             self.put(store, m, "etc/sysconfig/network", "NETWORKING=yes\n")?;
             let dir = "etc/sysconfig/network-scripts";
             if !self.nodebootif.is_empty() {
-                let t = format!(
-                    "DEVICE={0}\nBOOTPROTO=dhcp\nONBOOT=no\n",
-                    self.nodebootif
-                );
+                let t = format!("DEVICE={0}\nBOOTPROTO=dhcp\nONBOOT=no\n", self.nodebootif);
                 self.put(store, m, &format!("{dir}/ifcfg-{}", self.nodebootif), &t)?;
             }
             for i in &self.otherifce {

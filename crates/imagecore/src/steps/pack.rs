@@ -102,7 +102,8 @@ impl Step for Pack {
         let mut out = Output::default();
         out.artifacts.insert(self.file_name().to_string(), blob);
         out.meta.insert("entries".into(), stats.entries.to_string());
-        out.meta.insert("bytes_in".into(), stats.bytes_in.to_string());
+        out.meta
+            .insert("bytes_in".into(), stats.bytes_in.to_string());
         out.meta.insert("bytes_out".into(), size.to_string());
         Ok(out)
     }

@@ -93,7 +93,12 @@ impl Postinstall {
             }
         }
         Postinstall {
-            scripts: spec.image.postinstall.iter().map(|l| l.value.clone()).collect(),
+            scripts: spec
+                .image
+                .postinstall
+                .iter()
+                .map(|l| l.value.clone())
+                .collect(),
             env,
             osvers: o.osvers.clone(),
             arch: o.arch.clone(),
@@ -175,9 +180,9 @@ impl Postinstall {
                 "{name} timed out after {}s (set OSIMAGE_POSTINSTALL_TIMEOUT to allow longer); stderr tail:\n{tail}",
                 timeout.as_secs()
             ))),
-            Some(st) if !st.success() => Err(fail(format!(
-                "{name} failed ({st}); stderr tail:\n{tail}"
-            ))),
+            Some(st) if !st.success() => {
+                Err(fail(format!("{name} failed ({st}); stderr tail:\n{tail}")))
+            }
             Some(_) => Ok(()),
         }
     }

@@ -68,7 +68,12 @@ pub fn export_blob(store: &Store, h: &Hash, dest: &Path) -> Result<bool, Error> 
     let side = dir.join(format!(".{name}.osimage"));
     if let (Ok(meta), Ok(rec)) = (std::fs::metadata(dest), std::fs::read_to_string(&side)) {
         let mtime = filetime::FileTime::from_last_modification_time(&meta);
-        let want = format!("{h} {} {}.{}", meta.len(), mtime.unix_seconds(), mtime.nanoseconds());
+        let want = format!(
+            "{h} {} {}.{}",
+            meta.len(),
+            mtime.unix_seconds(),
+            mtime.nanoseconds()
+        );
         if rec.trim() == want {
             return Ok(false);
         }
@@ -83,7 +88,12 @@ pub fn export_blob(store: &Store, h: &Hash, dest: &Path) -> Result<bool, Error> 
     }
     let meta = std::fs::metadata(dest).map_err(|e| Error::io(dest, e))?;
     let mtime = filetime::FileTime::from_last_modification_time(&meta);
-    let rec = format!("{h} {} {}.{}\n", meta.len(), mtime.unix_seconds(), mtime.nanoseconds());
+    let rec = format!(
+        "{h} {} {}.{}\n",
+        meta.len(),
+        mtime.unix_seconds(),
+        mtime.nanoseconds()
+    );
     std::fs::write(&side, rec).map_err(|e| Error::io(&side, e))?;
     Ok(true)
 }

@@ -16,6 +16,7 @@
 //! file, both ignored and later removed.
 
 mod blobs;
+mod display;
 mod gc;
 mod lock;
 mod outputs;
@@ -185,6 +186,13 @@ impl Store {
             .join(format!("{}.json", h.to_hex()))
     }
 
+    /// The directory for step scratch space (on the store's filesystem, so renames into the
+    /// store are cheap). Entries must be named `<pid>-…`: those of dead processes are removed
+    /// when a store is opened.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.tmp_dir
+    }
+
     /// A fresh temporary path in `tmp/`, named after this process so cleaners know its owner.
     pub(crate) fn tmp_path(&self, ext: &str) -> PathBuf {
         let n = self
@@ -239,7 +247,11 @@ impl Store {
                 if owner_gone(name) {
                     let p = ent.path();
                     tracing::debug!("removing stale cache file {}", p.display());
-                    let _ = std::fs::remove_file(&p);
+                    if ent.file_type().is_ok_and(|t| t.is_dir()) {
+                        let _ = std::fs::remove_dir_all(&p);
+                    } else {
+                        let _ = std::fs::remove_file(&p);
+                    }
                 }
             }
         }
