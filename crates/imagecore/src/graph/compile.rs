@@ -164,7 +164,7 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
         );
     }
     if !spec.image.synclists.is_empty() {
-        let sl = Synclist::load(&spec.image.synclists)?;
+        let sl = Synclist::load_with_env(&spec.image.synclists, env)?;
         tree = g.add("sync", Box::new(steps::sync::Sync::new(spec, sl)), &[tree]);
     }
     if let Some(k) = kernel {

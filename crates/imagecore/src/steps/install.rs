@@ -13,7 +13,7 @@ impl Install {
     /// From the spec.
     pub fn new(spec: &Spec) -> Install {
         Install {
-            scriptlets: format!("{:?}", spec.packages.as_ref().map(|p| p.scriptlets.clone())),
+            scriptlets: format!("{:?}", spec.packages.as_ref().map(|p| p.scriptlets)),
         }
     }
 }

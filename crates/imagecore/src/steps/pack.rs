@@ -33,7 +33,7 @@ impl Pack {
     /// From the spec's `[pack]`.
     pub fn new(spec: &Spec) -> Pack {
         Pack {
-            compress: spec.pack.compress.clone(),
+            compress: spec.pack.compress,
             level: spec.pack.level,
             epoch: spec.pack.source_date_epoch,
             rootimgdir: spec.image.rootimgdir.clone(),
