@@ -370,3 +370,40 @@ fn grammar_includes_comments_and_errors() {
         .to_string();
     assert!(e.contains("#INCLUDE cycle"), "{e}");
 }
+
+/// Filtering a large manifest with a realistic exlist is fast (prints the time; no threshold).
+#[test]
+fn filter_large_manifest() {
+    let ex = Exlist::load(&[Located::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/compute.exlist"),
+        Origin::new("spec.toml", 1, 1),
+    )])
+    .unwrap();
+    let mut m = Manifest::default();
+    for top in [
+        "usr/share/doc",
+        "usr/share/locale",
+        "usr/lib64",
+        "etc",
+        "var/lib/dnf",
+    ] {
+        for i in 0..20_000 {
+            m.entries.push(entry(&format!("{top}/d{}/f{i}", i % 100)));
+        }
+    }
+    m.sort();
+    let t = std::time::Instant::now();
+    let out = ex.filter(&m);
+    println!(
+        "filtered {} -> {} entries in {:?}",
+        m.entries.len(),
+        out.entries.len(),
+        t.elapsed()
+    );
+    assert!(
+        out.entries
+            .iter()
+            .all(|e| !e.path.starts_with("usr/share/doc/"))
+    );
+    assert!(out.entries.iter().any(|e| e.path.starts_with("usr/lib64/")));
+}

@@ -212,7 +212,7 @@ fn missing_required_key_and_nothing_to_build() {
         e.contains("[osimage] osvers is missing; add osvers = \"rocky9.4\""),
         "{e}"
     );
-    assert!(e.starts_with(&format!("{}:1:", canon(&p))), "{e}");
+    assert!(e.starts_with(&format!("{}:1:1: ", canon(&p))), "{e}");
     let p = write(
         d.path(),
         "s.toml",

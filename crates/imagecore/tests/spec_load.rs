@@ -178,6 +178,9 @@ fn defaults() {
         s.pack.source_date_epoch,
         imagecore::spec::DEFAULT_SOURCE_DATE_EPOCH
     );
+    // the minimal spec round-trips too (empty tables and arrays)
+    let out = write(d.path(), "sub/min.toml", &s.to_toml());
+    assert_eq!(Spec::load(&out).unwrap(), s);
     let k = s.kernel.unwrap();
     assert!(k.netdrivers_defaults);
     assert!(k.kerneldir.is_none());

@@ -43,8 +43,8 @@ pub struct Exlist {
     pub rules: Vec<ExRule>,
     /// Every file read (list files and their includes).
     pub files_read: Vec<PathBuf>,
-    excludes: Vec<Pattern>,
-    includes: Vec<Pattern>,
+    excludes: Vec<(bool, Pattern)>,
+    includes: Vec<(bool, Pattern)>,
 }
 
 impl PartialEq for Exlist {
@@ -84,11 +84,16 @@ impl Exlist {
 
     /// Build an exlist from rules (compiles the patterns).
     pub fn from_rules(rules: Vec<ExRule>, files_read: Vec<PathBuf>) -> Exlist {
+        // Patterns are matched against the path without its "./" (stripped from both sides,
+        // which is equivalent because "./" is literal); others see the full "./path".
         let pick = |inc: bool| {
             rules
                 .iter()
                 .filter(|r| r.include == inc)
-                .map(|r| Pattern::new(&r.pattern))
+                .map(|r| match r.pattern.strip_prefix("./") {
+                    Some(rest) => (true, Pattern::new(rest)),
+                    None => (false, Pattern::new(&r.pattern)),
+                })
                 .collect::<Vec<_>>()
         };
         Exlist {
@@ -101,8 +106,15 @@ impl Exlist {
 
     /// Is `path` (root-relative, no leading `./` or `/`) kept in the archive?
     pub fn keep(&self, path: &str) -> bool {
-        let p = format!("./{path}");
-        !self.excludes.iter().any(|x| x.matches(&p)) || self.includes.iter().any(|x| x.matches(&p))
+        let full = format!("./{path}");
+        let hit = |(stripped, pat): &(bool, Pattern)| {
+            if *stripped {
+                pat.matches(path)
+            } else {
+                pat.matches(&full)
+            }
+        };
+        !self.excludes.iter().any(hit) || self.includes.iter().any(hit)
     }
 
     /// The entries of `m` that are kept, plus the ancestors of kept entries; in manifest order,

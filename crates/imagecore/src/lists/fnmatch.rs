@@ -31,23 +31,37 @@ enum Item {
 pub struct Pattern {
     toks: Vec<Tok>,
     pathname: bool,
+    /// The literal characters before the first wildcard, and how many tokens they are.
+    prefix: String,
+    prefix_toks: usize,
 }
 
 impl Pattern {
     /// Compile `pat` with find(1) `-path` semantics (`fnmatch(pat, s, 0)`).
     pub fn new(pat: &str) -> Pattern {
-        Pattern {
-            toks: compile(pat),
-            pathname: false,
-        }
+        Pattern::build(pat, false)
     }
 
     /// Compile `pat` to match one path component the way the shell globs file names
     /// (`FNM_PATHNAME | FNM_PERIOD`).
     pub fn with_pathname(pat: &str) -> Pattern {
+        Pattern::build(pat, true)
+    }
+
+    fn build(pat: &str, pathname: bool) -> Pattern {
+        let toks = compile(pat);
+        let prefix: String = toks
+            .iter()
+            .map_while(|t| match t {
+                Tok::Lit(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
         Pattern {
-            toks: compile(pat),
-            pathname: true,
+            prefix_toks: prefix.chars().count(),
+            prefix,
+            toks,
+            pathname,
         }
     }
 
@@ -60,18 +74,19 @@ impl Pattern {
 
     /// Does the whole of `s` match?
     pub fn matches(&self, s: &str) -> bool {
-        let s: Vec<char> = s.chars().collect();
-        if self.pathname
-            && s.first() == Some(&'.')
-            && !matches!(self.toks.first(), Some(Tok::Lit('.')))
+        if self.pathname && s.starts_with('.') && !matches!(self.toks.first(), Some(Tok::Lit('.')))
         {
             return false;
         }
-        let toks = &self.toks;
+        // Fast path: the literal prefix of the pattern must be a prefix of `s`.
+        let Some(rest) = s.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        let toks = &self.toks[self.prefix_toks..];
+        let s = rest;
         let (mut ti, mut si) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
-        while si < s.len() {
-            let c = s[si];
+        while let Some(c) = s[si..].chars().next() {
             let step = match toks.get(ti) {
                 Some(Tok::Star) => {
                     star = Some((ti, si));
@@ -88,14 +103,17 @@ impl Pattern {
             };
             if step {
                 ti += 1;
-                si += 1;
+                si += c.len_utf8();
             } else if let Some((sti, ssi)) = star {
-                if self.pathname && s[ssi] == '/' {
+                let Some(skipped) = s[ssi..].chars().next() else {
+                    return false;
+                };
+                if self.pathname && skipped == '/' {
                     return false;
                 }
                 ti = sti + 1;
-                si = ssi + 1;
-                star = Some((sti, ssi + 1));
+                si = ssi + skipped.len_utf8();
+                star = Some((sti, si));
             } else {
                 return false;
             }

@@ -46,3 +46,34 @@ impl PostinstallEntry {
         shell_words::join(words)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shell_words_and_resolves_against_the_dir() {
+        let at = Origin::new("s.toml", 3, 15);
+        let e = PostinstallEntry::parse("post.sh --flag 'a b' \"c\"", Path::new("/specs"), &at)
+            .unwrap();
+        assert_eq!(e.script, Path::new("/specs/post.sh"));
+        assert_eq!(e.args, ["--flag", "a b", "c"]);
+        assert_eq!(
+            PostinstallEntry::parse(&e.to_line(), Path::new("/x"), &at).unwrap(),
+            e
+        );
+        let abs = PostinstallEntry::parse("/opt/p", Path::new("/specs"), &at).unwrap();
+        assert_eq!(abs.script, Path::new("/opt/p"));
+        let err = PostinstallEntry::parse("  ", Path::new("/"), &at)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s.toml:3:15: empty postinstall entry"),
+            "{err}"
+        );
+        let err = PostinstallEntry::parse("p 'open", Path::new("/"), &at)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fix the quoting"), "{err}");
+    }
+}

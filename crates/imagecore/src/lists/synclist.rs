@@ -186,7 +186,7 @@ fn parse_entry(
     }
     let mut srcs = Vec::new();
     for tok in &tokens {
-        let p = dir.join(tok);
+        let p = crate::spec::normalize(&dir.join(tok));
         if Pattern::has_wildcards(tok) {
             let found = expand_glob(&p);
             if found.is_empty() {

@@ -170,7 +170,7 @@ fn expand_into(
                     Some(env) => expand_vars(&target, env, &line.origin)?,
                     None => target,
                 };
-                let inc = dir.join(&target);
+                let inc = crate::spec::normalize(&dir.join(&target));
                 expand_into(&inc, &line.origin, env, stack, files_read, out)?;
             }
             None => out.push(line),

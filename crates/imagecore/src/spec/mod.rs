@@ -72,6 +72,7 @@ mod resolve;
 mod to_toml;
 
 pub use origin::{Located, Origin};
+pub(crate) use resolve::normalize;
 
 /// The `source_date_epoch` used when the spec sets none: 0 (1970-01-01T00:00:00Z), so archives
 /// are reproducible by default.

@@ -13,7 +13,7 @@ const ARCHES: [&str; 7] = [
 ];
 
 /// Lexical normalisation: drop `.`, apply `..` (no filesystem access).
-pub(super) fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
