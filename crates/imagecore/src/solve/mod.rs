@@ -209,11 +209,15 @@ fn solve_pass(
         let vs = prov.vset(n, Filter::Set(vec![s]), idx.solvs[s as usize].pkg.nevra());
         reqs.push(Requirement::Single(vs).into());
     }
+    let mut conditional: Vec<(String, String)> = Vec::new();
     for spec in &pass.install {
-        reqs.extend(spec::expand(&prov, spec, installed)?.reqs);
+        let e = spec::expand(&prov, spec, installed)?;
+        reqs.extend(e.reqs);
+        conditional.extend(e.conditional);
     }
     let mut solver = Solver::new(prov);
     let mut soft: Vec<SolvableId> = Vec::new();
+    let mut fixed: HashSet<String> = HashSet::new();
     loop {
         let problem = Problem::new()
             .requirements(reqs.clone())
@@ -221,6 +225,14 @@ fn solve_pass(
         match solver.solve(problem) {
             Ok(sol) => {
                 let sol: Vec<u32> = sol.into_iter().map(sidx).collect();
+                // Conditional parts whose condition came in (`A if B` where resolvo's
+                // conditional clause did not fire, e.g. B install-only; comps conditional
+                // packages): require them at the top level and solve again.
+                let more = unmet_conditionals(solver.provider(), &sol, &conditional, &mut fixed);
+                if !more.is_empty() {
+                    reqs.extend(more);
+                    continue;
+                }
                 if !weak {
                     return Ok(sol);
                 }
@@ -244,6 +256,88 @@ fn solve_pass(
             }
         }
     }
+}
+
+/// Requirements for `if`/`else` parts of chosen packages' rich Requires (and comps conditional
+/// packages) whose condition holds in `sol` but which `sol` does not satisfy yet.
+fn unmet_conditionals(
+    p: &Provider<'_, '_>,
+    sol: &[u32],
+    conditional: &[(String, String)],
+    fixed: &mut HashSet<String>,
+) -> Vec<ConditionalRequirement> {
+    let set: HashSet<u32> = sol.iter().copied().collect();
+    let mut out = Vec::new();
+    for &s in sol {
+        for d in &p.idx.solvs[s as usize].pkg.requires {
+            let Some(r) = &d.rich else { continue };
+            if dep_holds(p, d, &set) {
+                continue;
+            }
+            let parts: Vec<&RichDep> = match r {
+                RichDep::And(v) => v.iter().collect(),
+                other => vec![other],
+            };
+            for part in parts {
+                let pick = match part {
+                    RichDep::If(a, b, c) => {
+                        if rich_holds(p, b, &set) {
+                            Some(a.as_ref())
+                        } else {
+                            c.as_deref()
+                        }
+                    }
+                    RichDep::Unless(a, b, c) => {
+                        if rich_holds(p, b, &set) {
+                            c.as_deref()
+                        } else {
+                            Some(a.as_ref())
+                        }
+                    }
+                    _ => None,
+                };
+                if let Some(then) = pick
+                    && !rich_holds(p, then, &set)
+                    && fixed.insert(format!("{s}:{then:?}"))
+                {
+                    let dep = Dep {
+                        name: String::new(),
+                        flags: crate::rpm::DepFlags::ANY,
+                        evr: None,
+                        pre: false,
+                        rich: Some(then.clone()),
+                    };
+                    let _ = p.dep_requirements(&dep, &mut out);
+                }
+            }
+        }
+    }
+    for (pkg, cond) in conditional {
+        let cond_in = sol
+            .iter()
+            .any(|&s| p.idx.solvs[s as usize].pkg.name == *cond);
+        let pkg_in = sol
+            .iter()
+            .any(|&s| p.idx.solvs[s as usize].pkg.name == *pkg);
+        if cond_in && !pkg_in && fixed.insert(format!("group:{pkg}")) {
+            out.push(
+                p.union(p.cap_sets(pkg, crate::rpm::DepFlags::ANY, None))
+                    .into(),
+            );
+        }
+    }
+    out
+}
+
+fn rich_holds(p: &Provider<'_, '_>, r: &RichDep, set: &HashSet<u32>) -> bool {
+    let d = Dep {
+        name: String::new(),
+        flags: crate::rpm::DepFlags::ANY,
+        evr: None,
+        pre: false,
+        rich: Some(r.clone()),
+    };
+    dep_holds(p, &d, set)
 }
 
 /// Is the atom `(name, flags, evr)` satisfied by a member of `set`?

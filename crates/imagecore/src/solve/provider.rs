@@ -336,7 +336,7 @@ impl<'i, 'a> Provider<'i, 'a> {
                     (self.idx.solvs[s as usize].name == n).then_some(s),
                 );
                 deps.constrains
-                    .push(self.vset(n, f, format!("obsoleted by {}", pkg.nevra())));
+                    .push(self.vset(n, f, format!("obsoletes {d}")));
             }
         }
         Ok(deps)

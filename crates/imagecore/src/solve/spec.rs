@@ -13,6 +13,8 @@ use crate::rpm::{Dep, DepFlags, Evr, evr::vercmp};
 /// (for the "user-installed" set).
 pub(crate) struct Expanded {
     pub reqs: Vec<ConditionalRequirement>,
+    /// comps conditional packages: (package, the package whose presence triggers it).
+    pub conditional: Vec<(String, String)>,
 }
 
 fn nevra_forms(
@@ -96,10 +98,48 @@ pub(crate) fn expand(
                     per_name.push(p.vset(n, Filter::Set(set), spec.to_string()));
                 }
             }
+            if ver.is_none()
+                && rel.is_none()
+                && arch.is_none()
+                && epoch.is_none()
+                && !per_name.is_empty()
+            {
+                // dnf (obsoletes=True) also offers packages that obsolete a bare name, and
+                // libsolv prefers the obsoleter.
+                let matched: Vec<u32> = name_ids
+                    .iter()
+                    .flat_map(|&n| idx.names[n].solvables.clone())
+                    .collect();
+                let mut obs_names: Vec<usize> = Vec::new();
+                for (t, sv) in idx.solvs.iter().enumerate() {
+                    let hit = sv.pkg.obsoletes.iter().any(|d| {
+                        d.name == name
+                            && matched
+                                .iter()
+                                .any(|&m| p.matches(m, &Filter::Nevr(d.flags, d.evr.clone())))
+                    });
+                    if hit && !name_ids.contains(&sv.name) && !obs_names.contains(&sv.name) {
+                        let _ = t;
+                        obs_names.push(sv.name);
+                    }
+                }
+                if !obs_names.is_empty() {
+                    let mut sets: Vec<_> = obs_names
+                        .into_iter()
+                        .map(|n| p.vset(n, Filter::Nevr(DepFlags::ANY, None), spec.to_string()))
+                        .collect();
+                    sets.extend(per_name);
+                    return Ok(Expanded {
+                        reqs: vec![p.union(sets).into()],
+                        conditional: Vec::new(),
+                    });
+                }
+            }
             if !per_name.is_empty() {
                 // A bare name prefers the image arch: keep only main-arch names when present.
                 return Ok(Expanded {
                     reqs: vec![p.union(per_name).into()],
+                    conditional: Vec::new(),
                 });
             }
         }
@@ -112,7 +152,10 @@ pub(crate) fn expand(
                 spec: spec.into(),
                 message: m,
             })?;
-        return Ok(Expanded { reqs });
+        return Ok(Expanded {
+            reqs,
+            conditional: Vec::new(),
+        });
     }
     let sets = p.cap_sets(&dep.name, dep.flags, dep.evr.as_ref());
     if sets.iter().all(|&v| p.is_missing_name(p.vset_filter(v).0)) {
@@ -122,6 +165,7 @@ pub(crate) fn expand(
     }
     Ok(Expanded {
         reqs: vec![p.union(sets).into()],
+        conditional: Vec::new(),
     })
 }
 
@@ -165,15 +209,20 @@ fn expand_group(p: &Provider<'_, '_>, g: &str, installed: &[u32]) -> Result<Expa
         .map(|&s| p.idx.solvs[s as usize].pkg.name.as_str())
         .collect();
     let mut reqs = Vec::new();
+    let mut conditional = Vec::new();
     for grp in members {
         for pk in &grp.packages {
             let wanted = match pk.kind {
                 GroupPkgKind::Mandatory | GroupPkgKind::Default => true,
                 GroupPkgKind::Optional => false,
-                GroupPkgKind::Conditional => pk
-                    .requires
-                    .as_deref()
-                    .is_some_and(|r| installed_names.contains(&r)),
+                GroupPkgKind::Conditional => {
+                    if let Some(r) = &pk.requires {
+                        conditional.push((pk.name.clone(), r.clone()));
+                    }
+                    pk.requires
+                        .as_deref()
+                        .is_some_and(|r| installed_names.contains(&r))
+                }
             };
             if !wanted {
                 continue;
@@ -188,5 +237,5 @@ fn expand_group(p: &Provider<'_, '_>, g: &str, installed: &[u32]) -> Result<Expa
             }
         }
     }
-    Ok(Expanded { reqs })
+    Ok(Expanded { reqs, conditional })
 }
