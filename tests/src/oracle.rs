@@ -168,3 +168,67 @@ fn strip_epoch(nevra: &str) -> String {
         nevra.to_string()
     }
 }
+
+/// A real `dnf install` into `root`; returns `rpm -qa` of the root (NVRAs).
+pub fn dnf_install(
+    repos: &[&Path],
+    root: &Path,
+    specs: &[&str],
+    opts: &DnfOpts,
+) -> Result<BTreeSet<String>, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(work.path().join("repos.d")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
+    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n")
+        .map_err(|e| e.to_string())?;
+    let conf = work.path().join("dnf.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[main]\ngpgcheck=0\ninstall_weak_deps={}\nkeepcache=False\nbest=False\nreposdir={}\n",
+            if opts.weak_deps { "True" } else { "False" },
+            work.path().join("repos.d").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("dnf");
+    cmd.env("HOME", &home)
+        .arg("-y")
+        .arg(format!("--config={}", conf.display()))
+        .arg(format!("--installroot={}", root.display()))
+        .arg("--releasever=9");
+    for (i, r) in repos.iter().enumerate() {
+        cmd.arg(format!("--repofrompath=r{i},file://{}", r.display()))
+            .arg(format!("--repo=r{i}"))
+            .arg(format!("--setopt=r{i}.gpgcheck=0"));
+    }
+    let o = cmd
+        .arg("install")
+        .args(specs)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    let q = Command::new("rpm")
+        .env("HOME", &home)
+        .arg("--root")
+        .arg(root)
+        .arg("--dbpath")
+        .arg("/var/lib/rpm")
+        .arg("-qa")
+        .arg("--qf")
+        .arg("%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n")
+        .output()
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .map(String::from)
+        .collect())
+}

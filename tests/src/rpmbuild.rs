@@ -214,15 +214,15 @@ impl PkgSpec {
                 .parent()
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let _ = writeln!(s, "mkdir -p %{{buildroot}}{parent}");
+            let _ = writeln!(s, "mkdir -p \"%{{buildroot}}{parent}\"");
             if f.dir {
-                let _ = writeln!(s, "mkdir -p %{{buildroot}}{}", f.path);
+                let _ = writeln!(s, "mkdir -p \"%{{buildroot}}{}\"", f.path);
             } else if let Some(t) = &f.symlink {
-                let _ = writeln!(s, "ln -s '{t}' %{{buildroot}}{}", f.path);
+                let _ = writeln!(s, "ln -s '{t}' \"%{{buildroot}}{}\"", f.path);
             } else {
                 let _ = writeln!(
                     s,
-                    "cat > %{{buildroot}}{} <<'OSIMAGE_EOF_{i}'\n{}\nOSIMAGE_EOF_{i}",
+                    "cat > \"%{{buildroot}}{}\" <<'OSIMAGE_EOF_{i}'\n{}\nOSIMAGE_EOF_{i}",
                     f.path, f.content
                 );
             }
@@ -242,7 +242,7 @@ impl PkgSpec {
                 ),
             };
             let dir = if f.dir { "%dir " } else { "" };
-            let _ = writeln!(s, "{attr}{dir}{}", f.path);
+            let _ = writeln!(s, "{attr}{dir}\"{}\"", f.path);
         }
         s
     }

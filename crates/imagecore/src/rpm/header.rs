@@ -228,6 +228,23 @@ fn convert(deps: Vec<rpm::Dependency>, drop_rpmlib: bool) -> Vec<Dep> {
         .collect()
 }
 
+/// Merge repeated requires (e.g. `Requires(pre): /bin/sh` plus the `%post` interpreter
+/// dependency) the way createrepo_c does: one entry, `pre` if any copy is.
+fn dedup(deps: Vec<Dep>) -> Vec<Dep> {
+    let mut out: Vec<Dep> = Vec::with_capacity(deps.len());
+    for d in deps {
+        if let Some(prev) = out
+            .iter_mut()
+            .find(|x| x.name == d.name && x.flags == d.flags && x.evr == d.evr)
+        {
+            prev.pre |= d.pre;
+        } else {
+            out.push(d);
+        }
+    }
+    out
+}
+
 /// Convert the `rpm` crate's parsed header into a [`PackageMeta`] (no file hash).
 pub fn from_metadata(md: &rpm::PackageMetadata) -> Result<PackageMeta, rpm::Error> {
     let opt = |r: Result<Vec<rpm::Dependency>, rpm::Error>| r.unwrap_or_default();
@@ -269,7 +286,7 @@ pub fn from_metadata(md: &rpm::PackageMetadata) -> Result<PackageMeta, rpm::Erro
             md.get_arch()?.to_string()
         },
         provides: convert(opt(md.get_provides()), false),
-        requires: convert(opt(md.get_requires()), true),
+        requires: dedup(convert(opt(md.get_requires()), true)),
         conflicts: convert(opt(md.get_conflicts()), false),
         obsoletes: convert(opt(md.get_obsoletes()), false),
         recommends: convert(opt(md.get_recommends()), false),
