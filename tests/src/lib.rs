@@ -4,3 +4,4 @@
 pub mod oracle;
 pub mod rpmbuild;
 pub mod tools;
+pub mod universe;

@@ -73,8 +73,11 @@ pub fn parse_transaction(out: &str) -> BTreeSet<String> {
     let mut in_table = false;
     let mut pending: Option<String> = None;
     for line in out.lines() {
-        if line.starts_with("Installing") || line.starts_with("Upgrading") {
-            in_table = true;
+        if !line.starts_with(' ') && !line.is_empty() {
+            // Section headers: only Installing/Upgrading sections are part of the result;
+            // "Skipping packages with broken dependencies" and the like are not.
+            in_table = line.starts_with("Installing") || line.starts_with("Upgrading");
+            pending = None;
             continue;
         }
         if line.starts_with("Transaction Summary") {

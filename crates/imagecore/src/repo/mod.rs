@@ -16,7 +16,7 @@ pub mod write;
 pub mod xml;
 
 pub use comps::{Group, GroupPackage, GroupPkgKind};
-pub use write::createrepo;
+pub use write::{createrepo, write_repodata};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]

@@ -208,11 +208,21 @@ pub fn createrepo(dir: &Path, comps: Option<&Path>) -> Result<(), RepoError> {
         .collect::<Result<_, RepoError>>()?;
     pkgs.retain(|(p, _)| p.arch != "src" && p.arch != "nosrc");
     pkgs.sort_by(|a, b| a.0.location.cmp(&b.0.location));
+    write_repodata(dir, &pkgs, comps)
+}
+
+/// Write `repodata/` under `dir` for already-known packages, each with its file mtime (seconds);
+/// used by [`createrepo`] and for metadata-only test universes.
+pub fn write_repodata(
+    dir: &Path,
+    pkgs: &[(PackageMeta, u64)],
+    comps: Option<&Path>,
+) -> Result<(), RepoError> {
     let repodata = dir.join("repodata");
     std::fs::create_dir_all(&repodata).map_err(io_err(&repodata))?;
     let (p, (f, o)) = rayon::join(
-        || primary_xml(&pkgs),
-        || rayon::join(|| filelists_xml(&pkgs), || other_xml(&pkgs)),
+        || primary_xml(pkgs),
+        || rayon::join(|| filelists_xml(pkgs), || other_xml(pkgs)),
     );
     let mut written = vec![
         write_md(&repodata, "primary", "primary.xml", p.as_bytes(), true)?,

@@ -175,20 +175,33 @@ impl<'i, 'a> Provider<'i, 'a> {
     pub fn cap_sets(&self, name: &str, flags: DepFlags, evr: Option<&Evr>) -> Vec<VersionSetId> {
         let dep = Dep::new(name, flags, evr.cloned(), false);
         let display = dep.to_string();
-        let names = self.idx.provider_names(name);
+        let mut names = self.idx.provider_names(name);
         if names.is_empty() {
             return vec![self.vset(self.missing_name(&display), Filter::Nothing, display)];
         }
+        let filter = Filter::Cap(name.to_string(), flags, evr.cloned());
+        // libsolv's `dislike_old_versions`: a provider whose matching package is not the newest
+        // version of its name goes behind the others (stable, so name order stays otherwise).
+        names.sort_by_cached_key(|&n| self.is_old_match(n, &filter));
         names
             .into_iter()
-            .map(|n| {
-                self.vset(
-                    n,
-                    Filter::Cap(name.to_string(), flags, evr.cloned()),
-                    display.clone(),
-                )
-            })
+            .map(|n| self.vset(n, filter.clone(), display.clone()))
             .collect()
+    }
+
+    /// True when the best package of name `n` matching `f` is older than the newest package of
+    /// that name with the same arch.
+    fn is_old_match(&self, n: usize, f: &Filter) -> bool {
+        let sols = &self.idx.names[n].solvables;
+        let best = sols
+            .iter()
+            .filter(|&&s| self.matches(s, f))
+            .map(|&s| &self.idx.solvs[s as usize])
+            .max_by(|a, b| a.pkg.evr().cmp(&b.pkg.evr()));
+        let Some(best) = best else { return true };
+        sols.iter()
+            .map(|&s| &self.idx.solvs[s as usize])
+            .any(|o| o.pkg.arch == best.pkg.arch && o.pkg.evr() > best.pkg.evr())
     }
 
     /// Version sets for an `or`-able term (atom, `with`, `without`, nested `or`).

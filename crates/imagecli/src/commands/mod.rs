@@ -1,0 +1,4 @@
+//! Subcommands.
+
+pub mod createrepo;
+pub mod lock;
