@@ -1,6 +1,9 @@
 //! Shared fixtures for the end-to-end tests: building trees, RPMs, repositories and ISOs with
 //! real tools, and comparing trees. One module per area.
 
+pub mod oracle;
+pub mod rpmbuild;
 pub mod spine;
 pub mod tools;
 pub mod trees;
+pub mod universe;

@@ -29,6 +29,10 @@ enum Cmd {
     /// Inspect and maintain the cache.
     #[command(subcommand)]
     Cache(commands::cache::CacheCmd),
+    /// Solve the spec's package lists and write (or print) `osimage.lock`.
+    Lock(commands::lock::LockArgs),
+    /// Write repodata for a directory of RPMs.
+    Createrepo(commands::createrepo::CreaterepoArgs),
 }
 
 fn main() {
@@ -40,6 +44,8 @@ fn main() {
         Cmd::Graph(a) => commands::graph::run(a),
         Cmd::Show(a) => commands::show::run(a),
         Cmd::Cache(c) => commands::cache::run(c),
+        Cmd::Lock(a) => commands::lock::run(a),
+        Cmd::Createrepo(a) => commands::createrepo::run(a),
     };
     std::process::exit(commands::finish(code));
 }

@@ -2,7 +2,9 @@
 
 pub mod build;
 pub mod cache;
+pub mod createrepo;
 pub mod graph;
+pub mod lock;
 pub mod plan;
 pub mod show;
 

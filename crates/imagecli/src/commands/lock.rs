@@ -1,0 +1,97 @@
+//! `osimage lock`: solve package lists against repositories and print or write the lock.
+//!
+//! Until the spec loader drives it, repositories and passes are given on the command line:
+//! `osimage lock --repo DIR [--repo DIR]... [PKG...] [--pass "PKG PKG -PKG"]... [-o osimage.lock]`.
+
+use std::path::PathBuf;
+
+use imagecore::repo::{find_repos, load_repo};
+use imagecore::solve::{PassRequest, SolveRequest, solve};
+
+/// Arguments of `osimage lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Package directories (searched for repodata/ like xCAT pkgdir; plain dirs are scanned).
+    #[arg(long = "repo", required = true)]
+    pub repos: Vec<PathBuf>,
+    /// Install specs of the first pass (names, NEVRAs, `cap >= v`, /paths, @group, @^env).
+    pub packages: Vec<String>,
+    /// A further pass (`#NEW_INSTALL_LIST#`): whitespace-separated specs, `-name` removes.
+    #[arg(long = "pass")]
+    pub passes: Vec<String>,
+    /// Image arch.
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Install weak dependencies (dnf install_weak_deps).
+    #[arg(long)]
+    pub weak_deps: bool,
+    /// Allow multilib packages.
+    #[arg(long)]
+    pub multilib: bool,
+    /// Package name globs to exclude.
+    #[arg(long = "exclude")]
+    pub excludes: Vec<String>,
+    /// Print JSON instead of TOML.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the lock here instead of printing it.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+fn pass_of(words: &[String]) -> PassRequest {
+    let mut p = PassRequest::default();
+    for w in words {
+        match w.strip_prefix('-') {
+            Some(r) if !r.is_empty() => p.remove.push(r.to_string()),
+            _ => p.install.push(w.clone()),
+        }
+    }
+    p
+}
+
+/// Run the command.
+pub fn run(args: LockArgs) -> anyhow::Result<i32> {
+    let mut repos = Vec::new();
+    for dir in &args.repos {
+        for (i, r) in find_repos(dir)?.into_iter().enumerate() {
+            let name = r
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| format!("repo{i}"));
+            repos.push(load_repo(&r, &name)?);
+        }
+    }
+    let mut passes = vec![pass_of(&args.packages)];
+    for p in &args.passes {
+        let words: Vec<String> = p.split_whitespace().map(String::from).collect();
+        passes.push(pass_of(&words));
+    }
+    let req = SolveRequest {
+        repos: &repos,
+        arch: args.arch.clone(),
+        passes,
+        weak_deps: args.weak_deps,
+        multilib: args.multilib,
+        excludes: args.excludes.clone(),
+    };
+    let lock = match solve(&req) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(1);
+        }
+    };
+    let text = if args.json {
+        lock.to_json()
+    } else {
+        lock.to_toml()
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
