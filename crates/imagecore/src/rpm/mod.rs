@@ -1,5 +1,7 @@
 //! RPM packages: headers (through the `rpm` crate), payload streams, EVR comparison.
 
+pub mod payload;
+
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum RpmError {
