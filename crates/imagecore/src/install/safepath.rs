@@ -104,10 +104,23 @@ pub fn ensure_dir(root: &Path, rel_dir: &str, created: &mut Vec<PathBuf>) -> io:
                 ));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir(&real)?;
+                // `real` has no symlink in its existing prefix and lies inside the root (a
+                // dangling in-root symlink may point at a not-yet-existing chain).
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755))?;
-                created.push(real.clone());
+                let mut missing = vec![real.clone()];
+                let mut up = real.parent();
+                while let Some(u) = up {
+                    if u.exists() || !u.starts_with(root) {
+                        break;
+                    }
+                    missing.push(u.to_path_buf());
+                    up = u.parent();
+                }
+                for d in missing.into_iter().rev() {
+                    std::fs::create_dir(&d)?;
+                    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+                    created.push(d);
+                }
             }
             Err(e) => return Err(e),
         }
