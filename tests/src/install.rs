@@ -118,8 +118,9 @@ pub fn snapshot(root: &Path, ignore: &[&str]) -> BTreeMap<String, Snap> {
     out
 }
 
-/// Differences between an oracle tree and ours. Directory mtimes that the oracle set at install
-/// time (≥ `started`, i.e. not from a header) only need to be recent in ours as well.
+/// Differences between an oracle tree and ours. mtimes that the oracle set at install time
+/// (≥ `started`, i.e. not from a header: unowned directories, files written by scriptlets) only
+/// need to be install-time in ours as well.
 pub fn diff(
     oracle: &BTreeMap<String, Snap>,
     ours: &BTreeMap<String, Snap>,
@@ -132,10 +133,10 @@ pub fn diff(
             Some(u) => {
                 let mut o2 = o.clone();
                 let mut u2 = u.clone();
-                if o.kind == 'd' && o.mtime >= started {
+                if o.mtime >= started {
                     if u.mtime < started {
                         d.push(format!(
-                            "{p}: dir mtime {} but oracle's is install time",
+                            "{p}: mtime {} but oracle's is install time",
                             u.mtime
                         ));
                     }

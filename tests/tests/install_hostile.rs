@@ -37,7 +37,10 @@ fn absolute_symlink_then_file_stays_inside_root() {
     let p2 = write(b.build().unwrap(), t.path(), "evil-file.rpm");
     let root = t.path().join("root");
     install_packages(&root, &[p1, p2], &opts()).unwrap();
-    assert!(!host_dir.join("pwned").exists(), "wrote through the symlink to the host");
+    assert!(
+        !host_dir.join("pwned").exists(),
+        "wrote through the symlink to the host"
+    );
     // Followed as in a chroot: the absolute target is re-rooted inside the image.
     let inside = root.join(host_dir.strip_prefix("/").unwrap()).join("pwned");
     assert_eq!(std::fs::read_to_string(inside).unwrap(), "owned");
@@ -55,7 +58,10 @@ fn dotdot_symlink_chain_cannot_climb_out() {
     let root = t.path().join("root");
     let _ = std::fs::remove_file("/tmp/osimage-escape-test");
     let r = install_packages(&root, &[p], &opts());
-    assert!(!Path::new("/tmp/osimage-escape-test").exists(), "escaped the root");
+    assert!(
+        !Path::new("/tmp/osimage-escape-test").exists(),
+        "escaped the root"
+    );
     if r.is_ok() {
         assert!(root.join("tmp/osimage-escape-test").exists());
     }
@@ -66,7 +72,10 @@ fn traversal_names_are_refused() {
     let t = tempfile::tempdir().unwrap();
     let mut b = PackageBuilder::new("evil-dots", "1", "MIT", "noarch", "x");
     let built = b
-        .with_file_contents("x", FileOptions::new("/usr/../../../../tmp/osimage-dots-test"))
+        .with_file_contents(
+            "x",
+            FileOptions::new("/usr/../../../../tmp/osimage-dots-test"),
+        )
         .ok()
         .and_then(|b| b.build().ok());
     let Some(pkg) = built else {
@@ -76,7 +85,10 @@ fn traversal_names_are_refused() {
     let p = write(pkg, t.path(), "evil-dots.rpm");
     let root = t.path().join("root");
     let e = install_packages(&root, &[p], &opts());
-    assert!(!Path::new("/tmp/osimage-dots-test").exists(), "escaped the root");
+    assert!(
+        !Path::new("/tmp/osimage-dots-test").exists(),
+        "escaped the root"
+    );
     if let Err(e) = e {
         let e = e.to_string();
         assert!(e.contains("evil-dots.rpm"), "{e}");
@@ -91,7 +103,8 @@ fn payload_entry_not_in_header_is_refused() {
     // Header lists /a; the payload (hand-made cpio) carries ../../escape instead.
     let t = tempfile::tempdir().unwrap();
     let mut b = PackageBuilder::new("evil-cpio", "1", "MIT", "noarch", "x");
-    b.with_file_contents("AAAA", FileOptions::new("/a")).unwrap();
+    b.with_file_contents("AAAA", FileOptions::new("/a"))
+        .unwrap();
     b.using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None));
     let pkg = b.build().unwrap();
     let good = write(pkg.clone(), t.path(), "good.rpm");
@@ -105,7 +118,9 @@ fn payload_entry_not_in_header_is_refused() {
     let evil = t.path().join("evil-cpio.rpm");
     std::fs::write(&evil, &bytes).unwrap();
     let root = t.path().join("root");
-    let e = install_packages(&root, &[evil], &opts()).unwrap_err().to_string();
+    let e = install_packages(&root, &[evil], &opts())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("evil-cpio.rpm"), "{e}");
     // Either the digest or the header/payload cross-check refuses it; nothing lands.
     assert!(
