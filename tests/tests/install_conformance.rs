@@ -301,3 +301,33 @@ fn different_content_at_same_path_conflicts() {
     );
     assert!(!root.join("usr").exists(), "nothing may land on a conflict");
 }
+
+#[test]
+fn erase_matches_rpm_e() {
+    require!(is_root(), "needs root (chown, caps)");
+    require!(
+        have("rpm") && have("rpmbuild"),
+        "rpm/rpmbuild not installed"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let rpms = build_fixtures(&t.path().join("build"));
+    let (o, u) = (t.path().join("oracle"), t.path().join("ours"));
+    seed_users(&o);
+    seed_users(&u);
+    let started = now();
+    let (ok, err) = rpm_install(&o, &rpms, false);
+    assert!(ok, "oracle rpm failed: {err}");
+    install_packages(&u, &rpms, &opts()).unwrap();
+    // modify a %config file in both: erase must keep it as .rpmsave
+    for r in [&o, &u] {
+        std::fs::write(r.join("etc/fixt/plain.conf"), "edited\n").unwrap();
+    }
+    let (ok, _, err) = rpm(&o, &["-e", "--nodeps", "--noscripts", "fixt"]);
+    assert!(ok, "rpm -e: {err}");
+    imagecore::install::erase_packages(&u, &["fixt".to_string()], &opts()).unwrap();
+    let d = diff(&snapshot(&o, IGNORE), &snapshot(&u, IGNORE), started);
+    assert!(d.is_empty(), "trees differ after erase:\n{}", d.join("\n"));
+    let (ok, out, _) = rpm(&u, &["-qa"]);
+    assert!(ok && out.trim() == "fixt-shared-1.0-1.noarch", "{out}");
+    assert!(u.join("etc/fixt/plain.conf.rpmsave").exists());
+}
