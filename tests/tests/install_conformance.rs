@@ -179,6 +179,8 @@ fn fixtures_tree_and_rpmdb_match_rpm() {
     let (o, u) = (t.path().join("oracle"), t.path().join("ours"));
     seed_users(&o);
     seed_users(&u);
+    // header mtimes (build time) must be distinguishable from install time
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let started = now();
     let (ok, err) = rpm_install(&o, &rpms, false);
     assert!(ok, "oracle rpm failed: {err}");
@@ -314,6 +316,8 @@ fn erase_matches_rpm_e() {
     let (o, u) = (t.path().join("oracle"), t.path().join("ours"));
     seed_users(&o);
     seed_users(&u);
+    // header mtimes (build time) must be distinguishable from install time
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let started = now();
     let (ok, err) = rpm_install(&o, &rpms, false);
     assert!(ok, "oracle rpm failed: {err}");

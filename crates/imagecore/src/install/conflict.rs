@@ -31,7 +31,7 @@ fn differs(a: &FileInfo, b: &FileInfo) -> bool {
 
 /// Check all packages (in transaction order) against each other. Returns, per package, the
 /// file indexes that an earlier package of the transaction already installs identically
-/// (rpm skips those, keeping the first package's file).
+/// (rpm skips those, directories included, keeping the first package's entry and metadata).
 pub fn check(pkgs: &[Pkg]) -> Result<Vec<HashSet<usize>>, InstallError> {
     let mut skip = vec![HashSet::new(); pkgs.len()];
     let mut owner: HashMap<&str, (usize, usize)> = HashMap::new();
@@ -41,11 +41,7 @@ pub fn check(pkgs: &[Pkg]) -> Result<Vec<HashSet<usize>>, InstallError> {
             if let Some(&(opi, ofi)) = owner.get(f.path.as_str()) {
                 let o = &pkgs[opi].files[ofi];
                 let colored = f.color != 0 && o.color != 0 && f.color != o.color;
-                if opi != pi
-                    && f.ftype() != super::package::S_IFDIR
-                    && !f.is_ghost()
-                    && !differs(o, f)
-                {
+                if opi != pi && !f.is_ghost() && !differs(o, f) {
                     skip[pi].insert(fi);
                 }
                 if opi != pi && !colored && differs(o, f) {

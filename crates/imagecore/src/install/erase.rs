@@ -85,14 +85,15 @@ pub fn erase_packages(
                 source,
             })?;
         }
-        if let (true, Some(sc)) = (run, &preun) {
-            if let Err(m) = scriptlet::run(root, &scratch, &nevra, sc, &[arg.clone()], None)? {
-                return Err(InstallError::Scriptlet {
-                    package: nevra.clone(),
-                    which: "%preun".into(),
-                    message: format!("failed: {m}"),
-                });
-            }
+        if let (true, Some(sc)) = (run, &preun)
+            && let Err(m) =
+                scriptlet::run(root, &scratch, &nevra, sc, std::slice::from_ref(&arg), None)?
+        {
+            return Err(InstallError::Scriptlet {
+                package: nevra.clone(),
+                which: "%preun".into(),
+                message: format!("failed: {m}"),
+            });
         }
         let paths = h.file_paths();
         let flags = h.u32s(1037);
@@ -142,7 +143,7 @@ pub fn erase_packages(
             })?;
         }
         if let (true, Some(sc)) = (run, &postun) {
-            let _ = scriptlet::run(root, &scratch, &nevra, sc, &[arg.clone()], None)?;
+            let _ = scriptlet::run(root, &scratch, &nevra, sc, std::slice::from_ref(&arg), None)?;
         }
         if !run && !scripts.is_empty() {
             tracing::warn!("{nevra}: %preun/%postun skipped (scriptlets = \"skip\")");

@@ -160,10 +160,10 @@ impl<'a> Placer<'a> {
                     self.meta(f, &dest, uid, gid)?;
                 }
                 S_IFREG => {
-                    if let Ok(md) = std::fs::symlink_metadata(&dest) {
-                        if md.is_dir() {
-                            return Err(self.conflict_on_disk(pkg, f, "a directory"));
-                        }
+                    if let Ok(md) = std::fs::symlink_metadata(&dest)
+                        && md.is_dir()
+                    {
+                        return Err(self.conflict_on_disk(pkg, f, "a directory"));
                     }
                     if let Some(&first) = first_of_inode.get(&f.inode) {
                         let first_dest = safepath::resolve(self.root, &pkg.files[first].rel, false)
@@ -177,23 +177,22 @@ impl<'a> Placer<'a> {
                     }
                     let data_idx = data_of_inode.get(&f.inode).copied();
                     let mut target = dest.clone();
-                    if f.flags.contains(FileFlags::CONFIG) && !f.digest.is_empty() {
-                        if let Ok(md) = std::fs::symlink_metadata(&dest) {
-                            if md.is_file()
-                                && sha_or_md5(&dest, f.digest.len()).ok().as_deref()
-                                    != Some(f.digest.as_str())
-                            {
-                                if f.flags.contains(FileFlags::NOREPLACE) {
-                                    target = parent.join(format!("{base}.rpmnew"));
-                                    self.warnings
-                                        .push(format!("{} created as {}.rpmnew", f.path, f.path));
-                                } else {
-                                    let save = parent.join(format!("{base}.rpmorig"));
-                                    std::fs::rename(&dest, &save).map_err(self.io(&f.rel))?;
-                                    self.warnings
-                                        .push(format!("{} saved as {}.rpmorig", f.path, f.path));
-                                }
-                            }
+                    if f.flags.contains(FileFlags::CONFIG)
+                        && !f.digest.is_empty()
+                        && let Ok(md) = std::fs::symlink_metadata(&dest)
+                        && md.is_file()
+                        && sha_or_md5(&dest, f.digest.len()).ok().as_deref()
+                            != Some(f.digest.as_str())
+                    {
+                        if f.flags.contains(FileFlags::NOREPLACE) {
+                            target = parent.join(format!("{base}.rpmnew"));
+                            self.warnings
+                                .push(format!("{} created as {}.rpmnew", f.path, f.path));
+                        } else {
+                            let save = parent.join(format!("{base}.rpmorig"));
+                            std::fs::rename(&dest, &save).map_err(self.io(&f.rel))?;
+                            self.warnings
+                                .push(format!("{} saved as {}.rpmorig", f.path, f.path));
                         }
                     }
                     match data_idx {
@@ -269,15 +268,15 @@ impl<'a> Placer<'a> {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(f.mode & 0o7777))
                 .map_err(err)?;
         }
-        if let Some(text) = &f.caps {
-            if f.ftype() == S_IFREG {
-                let v = super::caps::encode_caps(text).map_err(|m| InstallError::Package {
-                    path: PathBuf::from(&f.path),
-                    message: format!("file capabilities '{text}': {m}"),
-                })?;
-                if let Some(v) = v {
-                    xattr::set(p, "security.capability", &v).map_err(err)?;
-                }
+        if let Some(text) = &f.caps
+            && f.ftype() == S_IFREG
+        {
+            let v = super::caps::encode_caps(text).map_err(|m| InstallError::Package {
+                path: PathBuf::from(&f.path),
+                message: format!("file capabilities '{text}': {m}"),
+            })?;
+            if let Some(v) = v {
+                xattr::set(p, "security.capability", &v).map_err(err)?;
             }
         }
         {

@@ -319,10 +319,10 @@ fn index_header(
     if let Some(tid) = h.u32s(1128).first() {
         put("Installtid", &tid.to_le_bytes().to_vec(), 0)?;
     }
-    if let Some(e) = h.entry(261) {
-        if let Some(b) = h.bytes(&e) {
-            put("Sigmd5", &b.to_vec(), 0)?;
-        }
+    if let Some(e) = h.entry(261)
+        && let Some(b) = h.bytes(&e)
+    {
+        put("Sigmd5", &b.to_vec(), 0)?;
     }
     if let Some(s) = h.strings(269).first() {
         put("Sha1header", s, 0)?;

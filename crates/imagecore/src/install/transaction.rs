@@ -62,10 +62,10 @@ pub fn install_packages(
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
     if opts.scriptlets == ScriptletMode::Run {
-        if let Some((p, _)) = pkgs.iter().zip(&scripts).find(|(_, s)| s.any()) {
-            if !is_root() {
-                return Err(InstallError::NotRoot(p.nevra.clone()));
-            }
+        if let Some((p, _)) = pkgs.iter().zip(&scripts).find(|(_, s)| s.any())
+            && !is_root()
+        {
+            return Err(InstallError::NotRoot(p.nevra.clone()));
         }
         for (p, s) in pkgs.iter().zip(&scripts) {
             if let Some(sc) = s.all().find(|sc| sc.is_lua()) {
@@ -121,11 +121,9 @@ pub fn install_packages(
     let mut done: Vec<usize> = Vec::new();
     for (i, (p, st)) in pkgs.iter().zip(&staged).enumerate() {
         let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
-        if run {
-            if let Some(sc) = &scripts[i].pre {
-                ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
-                ids = IdMaps::load(root);
-            }
+        if run && let Some(sc) = &scripts[i].pre {
+            ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
+            ids = IdMaps::load(root);
         }
         let mut placer = Placer::new(root, &ids, &mut ctx.report.warnings);
         placer.place(p, st, &skips[i])?;

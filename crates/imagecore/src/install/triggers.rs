@@ -128,7 +128,7 @@ pub fn after_install(
                     .map(|&k| pkgs[k].name.as_str())
                     .filter(|n| t.conds.iter().any(|c| c == n))
                     .collect()
-            } else if t.conds.iter().any(|c| *c == new.name) {
+            } else if t.conds.contains(&new.name) {
                 vec![new.name.as_str()]
             } else {
                 Vec::new()
@@ -161,7 +161,7 @@ pub fn after_install(
             ctx.run(
                 &owner.nevra,
                 &t.script,
-                &[n_owner.clone()],
+                std::slice::from_ref(&n_owner),
                 Some(&stdin),
                 false,
             )?;
