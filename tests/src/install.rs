@@ -238,3 +238,86 @@ pub fn rpmbuild(topdir: &Path, name: &str, spec: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// rpmbuild spec of a test package.
+pub const FILESYSTEM: &str = r#"
+Name: mini-filesystem
+Version: 1
+Release: 1
+Summary: usrmerge skeleton with a static busybox shell
+License: MIT
+Provides: /bin/sh
+%description
+fs
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib %{buildroot}/etc %{buildroot}/var/lib %{buildroot}/tmp
+cp /bin/busybox %{buildroot}/usr/bin/busybox
+for a in sh cat echo mkdir; do ln -s busybox %{buildroot}/usr/bin/$a; done
+ln -s usr/bin %{buildroot}/bin
+ln -s usr/lib %{buildroot}/lib
+printf 'root:x:0:0::/root:/bin/sh\n' > %{buildroot}/etc/passwd
+printf 'root:x:0:\n' > %{buildroot}/etc/group
+%files
+%dir /usr
+%dir /usr/bin
+%dir /usr/lib
+%dir /etc
+%dir /var
+%dir /var/lib
+%attr(1777,root,root) %dir /tmp
+/usr/bin/*
+/bin
+/lib
+%config(noreplace) /etc/passwd
+%config(noreplace) /etc/group
+"#;
+
+/// rpmbuild spec of a test package.
+pub const SVC: &str = r#"
+Name: mini-svc
+Version: 1
+Release: 1
+Summary: creates a user in %pre, owns files, %post stamp, file triggers
+License: MIT
+BuildArch: noarch
+Requires(pre): /bin/sh
+%description
+svc
+%install
+mkdir -p %{buildroot}/var/lib/svc %{buildroot}/lib/trig
+echo conf > %{buildroot}/var/lib/svc/conf
+echo t > %{buildroot}/lib/trig/own
+%pre
+echo 'svc:x:777:778::/var/lib/svc:/bin/sh' >> /etc/passwd
+echo 'svc:x:778:' >> /etc/group
+%post
+echo "post $1" > /var/lib/svc/post.stamp
+mkdir -p /var/tmp && test -c /dev/null && echo devnull-ok > /var/tmp/devcheck
+%filetriggerin -- /usr/lib/trig
+cat >> /var/lib/svc/trigger.log
+%transfiletriggerin -- /usr/lib/trig
+cat >> /var/lib/svc/transtrigger.log
+%files
+%attr(0750,svc,svc) %dir /var/lib/svc
+%attr(0640,svc,svc) /var/lib/svc/conf
+%dir /lib/trig
+/lib/trig/own
+"#;
+
+/// rpmbuild spec of a test package.
+pub const PLUGIN: &str = r#"
+Name: mini-plugin
+Version: 1
+Release: 1
+Summary: a file under the trigger prefix
+License: MIT
+Requires: (mini-svc or mini-filesystem)
+BuildArch: noarch
+%description
+plugin
+%install
+mkdir -p %{buildroot}/usr/lib/trig
+echo p > %{buildroot}/usr/lib/trig/plugin.so
+%files
+/usr/lib/trig/plugin.so
+"#;
