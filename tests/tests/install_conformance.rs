@@ -335,3 +335,37 @@ fn erase_matches_rpm_e() {
     assert!(ok && out.trim() == "fixt-shared-1.0-1.noarch", "{out}");
     assert!(u.join("etc/fixt/plain.conf.rpmsave").exists());
 }
+
+#[test]
+fn lua_scriptlets_fail_clearly_unless_skipped() {
+    let Ok(corpus) = std::env::var("OSIMAGE_CORPUS") else {
+        eprintln!("SKIPPED: OSIMAGE_CORPUS is not set");
+        return;
+    };
+    require!(
+        is_root(),
+        "needs root (otherwise the not-root error comes first)"
+    );
+    let f = Path::new(&corpus).join("rpm-upstream/luafork-1.0-1.noarch.rpm");
+    let t = tempfile::tempdir().unwrap();
+    let run = InstallOptions {
+        scriptlets: ScriptletMode::Run,
+        ..opts()
+    };
+    let e = install_packages(&t.path().join("r1"), std::slice::from_ref(&f), &run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("luafork-1.0-1.noarch") && e.contains("Lua"),
+        "{e}"
+    );
+    assert!(!t.path().join("r1/usr").exists());
+    let r = install_packages(&t.path().join("r2"), std::slice::from_ref(&f), &opts()).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("luafork") && w.contains("skipped")),
+        "{:?}",
+        r.warnings
+    );
+}
