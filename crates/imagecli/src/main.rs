@@ -31,6 +31,8 @@ enum Cmd {
     Cache(commands::cache::CacheCmd),
     /// Solve the spec's package lists and write (or print) `osimage.lock`.
     Lock(commands::lock::LockArgs),
+    /// Install RPMs into a root directory without a spec (like `dnf --installroot`).
+    Install(commands::install::InstallArgs),
     /// Write repodata for a directory of RPMs.
     Createrepo(commands::createrepo::CreaterepoArgs),
 }
@@ -46,6 +48,7 @@ fn main() {
         Cmd::Cache(c) => commands::cache::run(c),
         Cmd::Lock(a) => commands::lock::run(a),
         Cmd::Createrepo(a) => commands::createrepo::run(a),
+        Cmd::Install(a) => commands::install::run(a),
     };
     std::process::exit(commands::finish(code));
 }

@@ -4,6 +4,7 @@ pub mod build;
 pub mod cache;
 pub mod createrepo;
 pub mod graph;
+pub mod install;
 pub mod lock;
 pub mod plan;
 pub mod show;

@@ -1,9 +1,137 @@
-//! The RPM install engine: payload unpack into a root, owners/caps, scriptlets, rpmdb.
+//! The RPM install engine: verify packages, unpack their payloads in parallel into per-package
+//! staging, assemble the tree in transaction order (owners, modes, caps, mtimes, hardlinks),
+//! run scriptlets and file triggers in a sandbox, and record the packages in the image's rpmdb.
+//!
+//! ```no_run
+//! use imagecore::install::{install_packages, InstallOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let report = install_packages(
+//!     std::path::Path::new("/tmp/root"),
+//!     &["filesystem-3.16-1.noarch.rpm".into()],
+//!     &InstallOptions::default(),
+//! )?;
+//! println!("{:?}", report.packages);
+//! # Ok(()) }
+//! ```
+
+pub mod caps;
+mod conflict;
+mod erase;
+mod package;
+mod place;
+mod rawheader;
+pub mod rpmdb;
+pub mod safepath;
+pub mod scriptlet;
+mod stage;
+mod transaction;
+mod triggers;
+pub mod users;
+
+use std::path::PathBuf;
+
+pub use erase::erase_packages;
+pub use transaction::install_packages;
+
+/// Whether scriptlets run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScriptletMode {
+    /// Run them (needs root: chroot and mount namespace).
+    #[default]
+    Run,
+    /// Skip them, with a warning per package that has any.
+    Skip,
+}
+
+/// Options of an install (or erase) transaction.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// Run or skip scriptlets.
+    pub scriptlets: ScriptletMode,
+    /// rpmdb directory inside the image (e.g. `/var/lib/rpm`). `None`: detect from the image
+    /// (`/usr/lib/sysimage/rpm` if it exists there, else `/var/lib/rpm`).
+    pub dbpath: Option<String>,
+    /// Do not check dependencies (the install engine itself never resolves; reserved for
+    /// callers that check `Requires` before calling).
+    pub nodeps: bool,
+    /// Worker threads for payload unpacking (0 = all cores).
+    pub jobs: usize,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        InstallOptions {
+            scriptlets: ScriptletMode::Run,
+            dbpath: None,
+            nodeps: false,
+            jobs: 0,
+        }
+    }
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Default)]
+pub struct InstallReport {
+    /// NEVRAs installed, in transaction order.
+    pub packages: Vec<String>,
+    /// Warnings (unknown owners, skipped scriptlets, failed %post, .rpmnew files …).
+    pub warnings: Vec<String>,
+    /// Number of scriptlets and triggers run.
+    pub scriptlets_run: usize,
+}
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// Placeholder until the module lands.
+    /// An RPM file could not be read or failed verification.
+    #[error(transparent)]
+    Payload(#[from] crate::rpm::payload::PayloadError),
+    /// A package is unusable (names the file).
+    #[error("{path}: {message}")]
+    Package {
+        /// The RPM file (or packaged path).
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// File conflicts between packages of the transaction.
+    #[error("file conflicts (remove one of the packages or fix the repository):\n  {}", .0.join("\n  "))]
+    Conflicts(Vec<String>),
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A scriptlet could not run or failed fatally.
+    #[error("{which} scriptlet of {package} {message}")]
+    Scriptlet {
+        /// Package NEVRA.
+        package: String,
+        /// "%pre", "%post", …
+        which: String,
+        /// What happened.
+        message: String,
+    },
+    /// Scriptlets need root.
+    #[error(
+        "{0} has scriptlets, which need root (chroot + mount namespace); run as root or set scriptlets = \"skip\""
+    )]
+    NotRoot(String),
+    /// The rpmdb could not be written or read.
+    #[error("rpmdb {path}: {message}")]
+    Rpmdb {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Erase: package not installed.
+    #[error("package {0} is not installed in the image")]
+    NotInstalled(String),
+    /// Something not built yet.
     #[error("not implemented: {0}")]
     NotImplemented(String),
 }

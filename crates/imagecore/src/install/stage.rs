@@ -1,0 +1,189 @@
+//! Phase 1 (parallel): stream each package's payload through its decompressor and newc reader
+//! into a per-package staging directory, checking the payload digest. Only regular-file data is
+//! staged (as `<staging>/<file index>`); everything else comes from the header at assembly.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::InstallError;
+use super::package::{Pkg, S_IFREG};
+
+/// What staging produced for one package.
+pub struct Staged {
+    /// The package's staging directory.
+    pub dir: PathBuf,
+    /// Per file index: the content was staged at `dir/<index>`.
+    pub has_data: Vec<bool>,
+    /// Per file index: (major, minor) device numbers from the archive.
+    pub rdev: Vec<(u32, u32)>,
+    /// Per file index: seen in the payload.
+    pub in_payload: Vec<bool>,
+}
+
+impl Staged {
+    /// Staging path of file `i`.
+    pub fn data_path(&self, i: usize) -> PathBuf {
+        self.dir.join(i.to_string())
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> InstallError + '_ {
+    move |source| InstallError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Unpack `pkg`'s payload into `dir` (created), verifying the payload digest at the end.
+pub fn stage(pkg: &Pkg, dir: &Path) -> Result<Staged, InstallError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let n = pkg.files.len();
+    let mut staged = Staged {
+        dir: dir.to_path_buf(),
+        has_data: vec![false; n],
+        rdev: vec![(0, 0); n],
+        in_payload: vec![false; n],
+    };
+    let rpm_path = &pkg.rpm.path;
+    let bad = |message: String| InstallError::Package {
+        path: rpm_path.clone(),
+        message,
+    };
+    let payload = pkg.rpm.payload_reader()?;
+    let mut payload = std::io::BufReader::with_capacity(256 * 1024, payload);
+    let mut buf = vec![0u8; 256 * 1024];
+    let stripped = {
+        use std::io::BufRead;
+        let head = payload
+            .fill_buf()
+            .map_err(|e| bad(format!("payload: {e}")))?;
+        head.starts_with(b"07070X")
+    };
+    if n > 0 && stripped {
+        stage_stripped(pkg, &mut payload, &mut staged, &mut buf)?;
+    } else if n > 0 {
+        loop {
+            let mut entry = cpio::NewcReader::new(&mut payload)
+                .map_err(|e| bad(format!("payload archive: {e}")))?;
+            if entry.entry().is_trailer() {
+                break;
+            }
+            let name = entry.entry().name().to_string();
+            let norm = format!("/{}", name.trim_start_matches("./").trim_start_matches('/'));
+            let Some(&i) = pkg.index.get(&norm) else {
+                return Err(bad(format!(
+                    "payload entry '{name}' is not in the header's file list (corrupted or hostile package)"
+                )));
+            };
+            let fi = &pkg.files[i];
+            staged.in_payload[i] = true;
+            let e = entry.entry();
+            staged.rdev[i] = (e.rdev_major(), e.rdev_minor());
+            let size = e.file_size();
+            if fi.ftype() == S_IFREG && size > 0 {
+                let dest = staged.data_path(i);
+                let mut out = File::create(&dest).map_err(io_err(&dest))?;
+                loop {
+                    let k = entry
+                        .read(&mut buf)
+                        .map_err(|e| bad(format!("payload data of {}: {e}", fi.path)))?;
+                    if k == 0 {
+                        break;
+                    }
+                    out.write_all(&buf[..k]).map_err(io_err(&dest))?;
+                }
+                staged.has_data[i] = true;
+            }
+            entry
+                .finish()
+                .map_err(|e| bad(format!("payload archive after {}: {e}", fi.path)))?;
+        }
+    }
+    payload.into_inner().finish()?;
+    Ok(staged)
+}
+
+/// rpm's "stripped" payload (`07070X` + 8 hex digits file index, data padded to 4 bytes, sizes
+/// from the header; hardlink data with the last member of a set), used for files over 4 GiB.
+fn stage_stripped(
+    pkg: &Pkg,
+    r: &mut impl Read,
+    staged: &mut Staged,
+    buf: &mut [u8],
+) -> Result<(), InstallError> {
+    let rpm_path = &pkg.rpm.path;
+    let bad = |message: String| InstallError::Package {
+        path: rpm_path.clone(),
+        message,
+    };
+    let mut members: std::collections::HashMap<u32, (usize, usize)> = Default::default();
+    for f in &pkg.files {
+        if f.ftype() == S_IFREG && !f.is_ghost() {
+            members.entry(f.inode).or_default().0 += 1;
+        }
+    }
+    let mut pos: u64 = 0;
+    loop {
+        let mut hdr = [0u8; 14];
+        r.read_exact(&mut hdr[..6])
+            .map_err(|e| bad(format!("payload archive: {e}")))?;
+        if &hdr[..6] == b"070701" {
+            return Ok(()); // the regular newc trailer ends a stripped archive
+        }
+        if &hdr[..6] != b"07070X" {
+            return Err(bad("payload archive: bad stripped-cpio magic".into()));
+        }
+        r.read_exact(&mut hdr[6..14])
+            .map_err(|e| bad(format!("payload archive: {e}")))?;
+        pos += 14;
+        let idx = std::str::from_utf8(&hdr[6..14])
+            .ok()
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+            .filter(|i| *i < pkg.files.len())
+            .ok_or_else(|| bad("payload archive: bad file index in stripped cpio".into()))?;
+        skip(r, &mut pos, 4)?;
+        let fi = &pkg.files[idx];
+        staged.in_payload[idx] = true;
+        let size = if fi.ftype() == S_IFREG {
+            let m = members.entry(fi.inode).or_default();
+            m.1 += 1;
+            if m.1 >= m.0 { fi.size } else { 0 }
+        } else if fi.ftype() == super::package::S_IFLNK {
+            fi.linkto.len() as u64
+        } else {
+            0
+        };
+        let mut left = size;
+        let mut out = if fi.ftype() == S_IFREG && size > 0 {
+            let dest = staged.data_path(idx);
+            staged.has_data[idx] = true;
+            Some((File::create(&dest).map_err(io_err(&dest))?, dest))
+        } else {
+            None
+        };
+        while left > 0 {
+            let k = (left.min(buf.len() as u64)) as usize;
+            r.read_exact(&mut buf[..k])
+                .map_err(|e| bad(format!("payload data of {}: {e}", fi.path)))?;
+            if let Some((o, dest)) = &mut out {
+                o.write_all(&buf[..k]).map_err(io_err(dest))?;
+            }
+            left -= k as u64;
+        }
+        pos += size;
+        skip(r, &mut pos, 4)?;
+    }
+}
+
+fn skip(r: &mut impl Read, pos: &mut u64, align: u64) -> Result<(), InstallError> {
+    let pad = (align - *pos % align) % align;
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b[..pad as usize])
+        .map_err(|e| InstallError::Io {
+            path: std::path::PathBuf::from("(payload)"),
+            source: e,
+        })?;
+    *pos += pad;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Scriptlets against the real `rpm -i --root` (which also runs them chrooted): %pre creating a
+//! user that owns files, %post with $1, a %filetriggerin and a %transfiletriggerin, on a usrmerge
+//! filesystem package (/bin -> usr/bin). Also: no mount leaks to the host.
+
+use std::path::PathBuf;
+
+use imagecore::install::{InstallOptions, ScriptletMode, install_packages};
+use osimage_e2e::install::{
+    FILESYSTEM, PLUGIN, SVC, diff, now, rpm, rpm_install, rpmbuild, snapshot,
+};
+use osimage_e2e::require;
+use osimage_e2e::tools::{have, is_root};
+
+fn mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn scriptlets_match_rpm_and_leave_no_mounts() {
+    require!(is_root(), "needs root (chroot, mount namespace)");
+    require!(
+        have("rpm") && have("rpmbuild"),
+        "rpm/rpmbuild not installed"
+    );
+    require!(
+        std::path::Path::new("/bin/busybox").exists(),
+        "static busybox not installed"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let top = t.path().join("build");
+    let mut rpms: Vec<PathBuf> = rpmbuild(&top, "mini-filesystem", FILESYSTEM);
+    rpms.extend(rpmbuild(&top, "mini-svc", SVC));
+    rpms.extend(rpmbuild(&top, "mini-plugin", PLUGIN));
+    assert_eq!(rpms.len(), 3);
+    let (o, u) = (t.path().join("oracle"), t.path().join("ours"));
+    std::fs::create_dir_all(&o).unwrap();
+    let started = now();
+    let (ok, err) = rpm_install(&o, &rpms, true);
+    assert!(ok, "oracle: {err}");
+    let before = mounts();
+    let opts = InstallOptions {
+        scriptlets: ScriptletMode::Run,
+        dbpath: Some("/var/lib/rpm".into()),
+        nodeps: true,
+        jobs: 2,
+    };
+    let report = install_packages(&u, &rpms, &opts).unwrap();
+    assert_eq!(mounts(), before, "mounts leaked to the host");
+    assert!(report.scriptlets_run >= 4, "{report:?}");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let stamp = std::fs::read_to_string(u.join("var/lib/svc/post.stamp")).unwrap();
+    assert_eq!(stamp, "post 1\n");
+    // our sandbox provides a minimal /dev (rpm on this host runs without one)
+    assert_eq!(
+        std::fs::read_to_string(u.join("var/tmp/devcheck")).unwrap(),
+        "devnull-ok\n"
+    );
+    for d in ["proc", "sys", "dev"] {
+        assert!(
+            !u.join(d).exists(),
+            "temporary mount point /{d} left behind"
+        );
+    }
+    let ignore = ["var/lib/rpm", "var/tmp", "proc", "sys", "dev"];
+    let d = diff(&snapshot(&o, &ignore), &snapshot(&u, &ignore), started);
+    assert!(d.is_empty(), "trees differ:\n{}", d.join("\n"));
+    let su = snapshot(&u, &[]);
+    assert_eq!(
+        (su["var/lib/svc/conf"].uid, su["var/lib/svc/conf"].gid),
+        (777, 778)
+    );
+    assert!(su.contains_key("var/lib/svc/trigger.log"));
+    // rpm's answers on our db
+    let (ok, out, _) = rpm(&u, &["-qf", "/var/lib/svc/conf"]);
+    assert!(ok && out.trim() == "mini-svc-1-1.noarch", "{out}");
+    let (ok, out, e) = rpm(&u, &["-V", "mini-svc"]);
+    assert!(ok, "rpm -V: {out} {e}");
+}
