@@ -23,6 +23,9 @@ pub struct BuildArgs {
     /// Also materialise `rootimgdir/rootimg/`.
     #[arg(long)]
     pub rootimg: bool,
+    /// Fail instead of re-solving when `osimage.lock` is missing or out of date.
+    #[arg(long)]
+    pub locked: bool,
 }
 
 /// Run `build`.
@@ -47,6 +50,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<i32> {
         target: a.target,
         rootimg: a.rootimg,
         events: Some(events),
+        locked: a.locked,
     };
     let res = plan.build(&opts);
     bar.finish_and_clear();

@@ -1,6 +1,7 @@
-//! `osimage lock`: solve package lists against repositories and print or write the lock.
+//! `osimage lock SPEC [--json]`: solve the spec's package lists (through the build graph's
+//! repo and resolve nodes, so indexes are cached) and write `osimage.lock` next to the spec.
 //!
-//! Until the spec loader drives it, repositories and passes are given on the command line:
+//! Without a spec, repositories and passes come from the command line:
 //! `osimage lock --repo DIR [--repo DIR]... [PKG...] [--pass "PKG PKG -PKG"]... [-o osimage.lock]`.
 
 use std::path::PathBuf;
@@ -12,10 +13,17 @@ use imagecore::solve::{PassRequest, SolveRequest, solve};
 #[derive(Debug, clap::Args)]
 pub struct LockArgs {
     /// Package directories (searched for repodata/ like xCAT pkgdir; plain dirs are scanned).
-    #[arg(long = "repo", required = true)]
+    /// Without `--repo`, the first argument is an osimage spec.
+    #[arg(long = "repo")]
     pub repos: Vec<PathBuf>,
-    /// Install specs of the first pass (names, NEVRAs, `cap >= v`, /paths, @group, @^env).
+    /// SPEC, or with `--repo` the install specs of the first pass (names, NEVRAs,
+    /// `cap >= v`, /paths, @group, @^env).
     pub packages: Vec<String>,
+    #[command(flatten)]
+    pub cache: super::CacheArg,
+    /// With SPEC: fail if the existing lock is missing or out of date instead of re-solving.
+    #[arg(long)]
+    pub locked: bool,
     /// A further pass (`#NEW_INSTALL_LIST#`): whitespace-separated specs, `-name` removes.
     #[arg(long = "pass")]
     pub passes: Vec<String>,
@@ -52,6 +60,21 @@ fn pass_of(words: &[String]) -> PassRequest {
 
 /// Run the command.
 pub fn run(args: LockArgs) -> anyhow::Result<i32> {
+    if args.repos.is_empty() {
+        let [spec] = args.packages.as_slice() else {
+            anyhow::bail!("usage: osimage lock SPEC [--json], or osimage lock --repo DIR PKG…");
+        };
+        let spec = super::load_spec(std::path::Path::new(spec))?;
+        let store = args.cache.open()?;
+        let plan = imagecore::Plan::new(&spec, &store)?;
+        let lock = plan.lock(args.locked)?;
+        if args.json {
+            println!("{}", lock.to_json());
+        } else {
+            print!("{}", lock.to_toml());
+        }
+        return Ok(0);
+    }
     let mut repos = Vec::new();
     for dir in &args.repos {
         for (i, r) in find_repos(dir)?.into_iter().enumerate() {

@@ -58,6 +58,8 @@ pub struct BuildOptions {
     pub rootimg: bool,
     /// Progress events.
     pub events: Option<EventSink>,
+    /// Fail instead of re-solving when `osimage.lock` is missing or out of date.
+    pub locked: bool,
 }
 
 /// What a build did.
@@ -138,7 +140,7 @@ impl Plan<'_> {
                         });
                         scope.spawn(move || {
                             let t0 = Instant::now();
-                            let res = run_one(store, node, &parents, key, jobs);
+                            let res = run_one(store, node, &parents, key, jobs, opts.locked);
                             let _ = tx.send((i, res, t0.elapsed()));
                         });
                     }
@@ -193,6 +195,36 @@ impl Plan<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// Solve the spec's package lists (building the repo and resolve nodes as needed) and
+    /// return the lock; `osimage.lock` next to the spec is written as a side effect.
+    pub fn lock(&self, locked: bool) -> Result<crate::solve::Lock, Error> {
+        if self.graph.find("resolve").is_none() {
+            return Err(Error::Step {
+                node: "resolve".into(),
+                message: format!(
+                    "{}: this spec installs no packages ([source] capture), so it has no lock",
+                    self.spec.file.display()
+                ),
+            });
+        }
+        let opts = BuildOptions {
+            target: Some("resolve".into()),
+            locked,
+            ..BuildOptions::default()
+        };
+        self.build(&opts)?;
+        let i = self.graph.find("resolve").ok_or_else(|| Error::Step {
+            node: "resolve".into(),
+            message: "internal: resolve node vanished".into(),
+        })?;
+        let key = self.records[i.index()].key;
+        let out = self.store.get_output(&key)?.ok_or_else(|| Error::Step {
+            node: "resolve".into(),
+            message: "internal: resolve output missing after build".into(),
+        })?;
+        crate::steps::resolve::lock_of(self.store, &out)
     }
 
     /// The nodes a build must visit: everything, or the target and its ancestors.
@@ -255,6 +287,7 @@ fn run_one(
     parents: &[Output],
     key: crate::hash::Hash,
     jobs: usize,
+    locked: bool,
 ) -> Result<Output, Error> {
     let scratch = tempfile::Builder::new()
         .prefix(&format!(
@@ -269,6 +302,7 @@ fn run_one(
         scratch: scratch.path(),
         jobs,
         node: &node.name,
+        locked,
     };
     let refs: Vec<&Output> = parents.iter().collect();
     tracing::info!(node = %node.name, key = %key.short(), "running");

@@ -140,6 +140,8 @@ pub struct StepCtx<'a> {
     pub jobs: usize,
     /// The node's name (for log lines).
     pub node: &'a str,
+    /// `--locked`: a resolve must use the existing lock file, never solve again.
+    pub locked: bool,
 }
 
 /// A stage. Implementations are pure functions of their options, declared input files and

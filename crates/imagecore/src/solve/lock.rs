@@ -60,6 +60,10 @@ pub struct LockRepo {
 /// The whole lock.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
+    /// Digest of the request (passes, arch, options) the lock answers; a lock is reused only
+    /// for the same request. Empty for locks made without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request: String,
     /// Passes, in order.
     pub passes: Vec<LockPass>,
     /// Repositories and their checksums.

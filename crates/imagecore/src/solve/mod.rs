@@ -142,6 +142,7 @@ pub fn solve(req: &SolveRequest) -> Result<Lock, SolveError> {
     );
     let mut installed: Vec<u32> = Vec::new();
     let mut lock = Lock {
+        request: String::new(),
         passes: Vec::new(),
         repos: req
             .repos

@@ -1,23 +1,86 @@
-//! `repo`: index one package repository (issue 3).
+//! `repo`: index one `pkgdir` entry. The directory is searched recursively for `repodata/`
+//! like xCAT (BaseOS/AppStream sub-repositories); a directory without repodata is scanned.
+//! The parsed indexes are cached as a blob keyed by the repository metadata checksums, so a warm
+//! resolve never re-parses XML.
+
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
+use crate::repo::{RepoIndex, find_repos, load_repo, repo_fingerprint};
 use crate::spec::{Located, PkgDir, Spec};
+
+/// The artifact name of the serialised `Vec<RepoIndex>`.
+pub const INDEX: &str = "repo-index.json";
+
+/// Where `media:` references resolve: `$OSIMAGE_MEDIA_STORE`, else `install/` beside the spec.
+pub fn media_store(spec: &Spec) -> PathBuf {
+    std::env::var_os("OSIMAGE_MEDIA_STORE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| spec.dir.join("install"))
+}
+
+/// How the repo node finds its directory.
+#[derive(Clone, Debug)]
+enum Source {
+    /// A directory on disk (given, or resolved from `media:`).
+    Dir(PathBuf),
+    /// The destination of the parent `copycds` node.
+    FromCopycds,
+    /// Not supported (URLs): fails loudly at build time.
+    Unsupported(String),
+}
 
 /// The repo step.
 pub struct Repo {
     index: usize,
-    dir: PkgDir,
+    source: Source,
+    origin: String,
 }
 
 impl Repo {
     /// For the `index`-th `pkgdir` entry.
-    pub fn new(_spec: &Spec, index: usize, dir: &Located<PkgDir>) -> Repo {
+    pub fn new(spec: &Spec, index: usize, dir: &Located<PkgDir>) -> Repo {
+        let source = match &dir.value {
+            PkgDir::Path(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")) => {
+                Source::FromCopycds
+            }
+            PkgDir::Path(p) => Source::Dir(p.clone()),
+            PkgDir::Media(m) => Source::Dir(media_store(spec).join(m)),
+            PkgDir::Url(u) => Source::Unsupported(u.clone()),
+        };
         Repo {
             index,
-            dir: dir.value.clone(),
+            source,
+            origin: dir.origin.to_string(),
         }
     }
+
+    fn dirs(&self, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+        if !dir.is_dir() {
+            return Err(Error::Step {
+                node: format!("repo:{}", self.index),
+                message: format!(
+                    "{}: pkgdir {} does not exist (for media: run `osimage copycds` first)",
+                    self.origin,
+                    dir.display()
+                ),
+            });
+        }
+        Ok(find_repos(dir)?)
+    }
+}
+
+/// Load the repository indexes a repo node produced.
+pub fn indexes(ctx: &StepCtx<'_>, out: &Output) -> Result<Vec<RepoIndex>, Error> {
+    let Some(h) = out.artifacts.get(INDEX) else {
+        return Ok(Vec::new());
+    };
+    let bytes = ctx.store.read(h)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Step {
+        node: ctx.node.to_string(),
+        message: format!("cached repository index is unreadable ({e}); run `osimage cache gc`"),
+    })
 }
 
 impl Step for Repo {
@@ -32,24 +95,72 @@ impl Step for Repo {
     fn inputs(&self) -> Result<Inputs, Error> {
         let mut i = Inputs::default();
         i.option("index", self.index);
-        match &self.dir {
-            PkgDir::Path(p) => {
-                i.file(
-                    format!("repository metadata {}", p.display()),
-                    p.join("repodata/repomd.xml"),
-                );
+        match &self.source {
+            Source::Dir(d) => {
+                // cheap fingerprints (repomd.xml checksum, or file list of a plain dir)
+                if d.is_dir() {
+                    for (n, r) in self.dirs(d)?.iter().enumerate() {
+                        i.option(&format!("repo{n}"), repo_fingerprint(r)?);
+                    }
+                } else {
+                    i.option("missing", d.display());
+                }
             }
-            PkgDir::Media(m) => {
-                i.option("media", m);
-            }
-            PkgDir::Url(u) => {
+            Source::FromCopycds => {}
+            Source::Unsupported(u) => {
                 i.option("url", u);
             }
         }
         Ok(i)
     }
 
-    fn run(&self, _ctx: &StepCtx<'_>, _parents: &[&Output]) -> Result<Output, Error> {
-        Err(super::util::not_implemented("repo", 3))
+    fn run(&self, ctx: &StepCtx<'_>, parents: &[&Output]) -> Result<Output, Error> {
+        let dir = match &self.source {
+            Source::Dir(d) => d.clone(),
+            Source::FromCopycds => parents
+                .iter()
+                .find_map(|p| p.meta.get("dest"))
+                .map(PathBuf::from)
+                .ok_or_else(|| Error::Step {
+                    node: ctx.node.to_string(),
+                    message: "internal: copycds parent has no destination".into(),
+                })?,
+            Source::Unsupported(u) => {
+                return Err(Error::NotImplemented(format!(
+                    "{}: remote repositories ({u}); mirror it to a directory and name that",
+                    self.origin
+                )));
+            }
+        };
+        let mut all = Vec::new();
+        for (n, r) in self.dirs(&dir)?.iter().enumerate() {
+            let name = match r.strip_prefix(&dir) {
+                Ok(rel) if !rel.as_os_str().is_empty() => {
+                    format!("pkgdir{}-{}", self.index, rel.display()).replace('/', "-")
+                }
+                _ => format!("pkgdir{}", self.index),
+            };
+            let name = if n == 0 || !all.iter().any(|x: &RepoIndex| x.name == name) {
+                name
+            } else {
+                format!("{name}-{n}")
+            };
+            all.push(load_repo(r, &name)?);
+        }
+        let bytes = serde_json::to_vec(&all).map_err(|e| Error::Step {
+            node: ctx.node.to_string(),
+            message: e.to_string(),
+        })?;
+        let mut out = Output::default();
+        out.artifacts
+            .insert(INDEX.to_string(), ctx.store.put_bytes(&bytes)?);
+        out.meta.insert(
+            "packages".into(),
+            all.iter()
+                .map(|r| r.packages.len())
+                .sum::<usize>()
+                .to_string(),
+        );
+        Ok(out)
     }
 }
