@@ -20,9 +20,9 @@ const LOCK_ENV: &str = "OSIMAGE_TEST_LOCK_CHILD";
 
 /// Content of file `j` of output `i` (some shared between outputs, some large).
 fn content(i: u64, j: u64) -> Vec<u8> {
-    if j % 4 == 0 {
+    if j.is_multiple_of(4) {
         text_bytes(&format!("shared{j}"), 20_000)
-    } else if j == 7 && i % 5 == 0 {
+    } else if j == 7 && i.is_multiple_of(5) {
         // > 16 MiB: goes through the streamed, own-pack path
         random_bytes(&format!("big{i}"), (17 << 20) + 3)
     } else {
@@ -42,7 +42,7 @@ fn crash_child(dir: &Path, start: u64) {
         let mut entries = Vec::new();
         for j in 0..10u64 {
             let data = content(i, j);
-            let (blob, size) = if j % 2 == 0 {
+            let (blob, size) = if j.is_multiple_of(2) {
                 let p = dir.join(format!("../src-{i}-{j}"));
                 std::fs::write(&p, &data).unwrap();
                 let r = store.put_file(&p).unwrap();
@@ -106,7 +106,12 @@ fn zz_child_entry() {
 
 fn spawn_child(env: &str, dir: &Path, start: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["zz_child_entry", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "zz_child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(env, dir)
         .env("START", start.to_string())
         .stdout(Stdio::null())
@@ -142,7 +147,11 @@ fn check_store(dir: &Path) -> usize {
     for e in std::fs::read_dir(dir.join("packs")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "pack") {
-            assert!(p.with_extension("idx").exists(), "unindexed pack left: {}", p.display());
+            assert!(
+                p.with_extension("idx").exists(),
+                "unindexed pack left: {}",
+                p.display()
+            );
         }
     }
     ls.len()
@@ -189,7 +198,10 @@ fn second_process_waits_for_the_lock() {
     let mut child = spawn_child(LOCK_ENV, &dir, 0);
     let start = Instant::now();
     while !d.path().join("trying").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "child never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "child never started"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(700));

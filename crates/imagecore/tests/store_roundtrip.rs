@@ -48,7 +48,10 @@ fn bytes_and_files_round_trip_and_dedup() {
         let out = d.path().join(format!("out-{}", h.short()));
         store.blob_to_file(&h, &out).unwrap();
         assert_eq!(&std::fs::read(&out).unwrap(), data);
-        assert!(store.blob_to_file(&h, &out).is_err(), "existing target refused");
+        assert!(
+            store.blob_to_file(&h, &out).is_err(),
+            "existing target refused"
+        );
         ids.push(h);
     }
     assert!(!store.has(&Hash::of(b"never stored")));
@@ -91,15 +94,25 @@ fn concurrent_puts_from_many_threads() {
     // 400 blobs, each put 3 times concurrently
     let hashes: Vec<Hash> = (0..1200)
         .into_par_iter()
-        .map(|i| store.put_bytes(&text_bytes(&format!("c{}", i % 400), 5000)).unwrap())
+        .map(|i| {
+            store
+                .put_bytes(&text_bytes(&format!("c{}", i % 400), 5000))
+                .unwrap()
+        })
         .collect();
     for (i, h) in hashes.iter().enumerate() {
-        assert_eq!(store.read(h).unwrap(), text_bytes(&format!("c{}", i % 400), 5000));
+        assert_eq!(
+            store.read(h).unwrap(),
+            text_bytes(&format!("c{}", i % 400), 5000)
+        );
     }
     store.publish(&Hash::of(b"k"), &Output::default()).unwrap();
     let rep = store.verify().unwrap();
     assert!(rep.ok(), "{rep:?}");
-    assert_eq!(rep.blobs_checked, 400, "each distinct blob stored exactly once");
+    assert_eq!(
+        rep.blobs_checked, 400,
+        "each distinct blob stored exactly once"
+    );
 }
 
 #[test]
@@ -126,7 +139,10 @@ fn large_streamed_blobs() {
     // the same again: deduplicated, no new pack
     let before = dir_size(&d.path().join("packs"));
     assert_eq!(store.put_file(&out).unwrap(), (h, len));
-    assert_eq!(store.put_reader(&mut random_reader("big", len)).unwrap(), (h, len));
+    assert_eq!(
+        store.put_reader(&mut random_reader("big", len)).unwrap(),
+        (h, len)
+    );
     assert_eq!(dir_size(&d.path().join("packs")), before);
 
     // compressible large blob, streamed through zstd
@@ -187,7 +203,10 @@ fn manifests_outputs_records_list() {
 
     store.put_record("compute.last", b"one").unwrap();
     store.put_record("compute.last", b"two").unwrap();
-    assert_eq!(store.get_record("compute.last").unwrap(), Some(b"two".to_vec()));
+    assert_eq!(
+        store.get_record("compute.last").unwrap(),
+        Some(b"two".to_vec())
+    );
     assert_eq!(store.get_record("nothing").unwrap(), None);
     for bad in ["", "../x", "a/b", ".hidden"] {
         assert!(store.put_record(bad, b"x").is_err(), "{bad:?}");
@@ -217,17 +236,24 @@ fn gc_keeps_what_is_asked_and_frees_the_rest() {
             tree: Some(store.put_manifest(&m).unwrap()),
             ..Default::default()
         };
-        out.artifacts
-            .insert("a".into(), store.put_bytes(format!("art{i}").as_bytes()).unwrap());
+        out.artifacts.insert(
+            "a".into(),
+            store.put_bytes(format!("art{i}").as_bytes()).unwrap(),
+        );
         let key = Hash::of(format!("key{i}").as_bytes());
         store.publish(&key, &out).unwrap();
         keys.push((key, out, ho));
     }
     let orphan = store.put_bytes(&random_bytes("orphan", 300_000)).unwrap();
-    store.publish(&Hash::of(b"empty"), &Output::default()).unwrap();
+    store
+        .publish(&Hash::of(b"empty"), &Output::default())
+        .unwrap();
     // key2 is only named by a record (as the lead's build record would)
     store
-        .put_record("spec-x", format!("{{\"nodes\":[\"{}\"]}}", keys[2].0).as_bytes())
+        .put_record(
+            "spec-x",
+            format!("{{\"nodes\":[\"{}\"]}}", keys[2].0).as_bytes(),
+        )
         .unwrap();
     let before = dir_size(&d.path().join("packs"));
 
@@ -260,7 +286,11 @@ fn gc_keeps_what_is_asked_and_frees_the_rest() {
     assert_eq!(v.outputs_checked, 2);
     // gc again: nothing more to free
     let rep2 = fresh.gc(&[keys[0].0]).unwrap();
-    assert_eq!((rep2.outputs_removed, rep2.blobs_removed), (0, 0), "{rep2:?}");
+    assert_eq!(
+        (rep2.outputs_removed, rep2.blobs_removed),
+        (0, 0),
+        "{rep2:?}"
+    );
 }
 
 trait KindBlob {
