@@ -151,6 +151,7 @@ impl Store {
             counter: AtomicU64::new(0),
         };
         store.clean_stale()?;
+        raise_fd_limit();
         Ok(store)
     }
 
@@ -244,6 +245,23 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Each pack read keeps one descriptor open; raise the soft descriptor limit to the hard one
+/// (at most 65536) so a store with many packs (before `gc` merges them) cannot run out.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let want = lim.maximum.unwrap_or(65536).min(65536);
+    if lim.current.is_some_and(|c| c < want) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(want),
+                maximum: lim.maximum,
+            },
+        );
     }
 }
 
