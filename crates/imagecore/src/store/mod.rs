@@ -128,7 +128,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Open (and create if needed) the store at `dir`. Cheap: indexes are loaded on first blob
-    /// access. Removes temporary files and unindexed packs left by processes that are gone.
+    /// access. Unless a build holds the lock, removes temporary files and unindexed packs left
+    /// by processes that are gone (taking the lock does the same).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let packs_dir = dir.join("packs");
         let tmp_dir = dir.join("tmp");
@@ -150,7 +151,11 @@ impl Store {
             held: Arc::new(AtomicUsize::new(0)),
             counter: AtomicU64::new(0),
         };
-        store.clean_stale()?;
+        // Clean only while no build holds the lock: then nothing is writing.
+        if let Some(guard) = store.try_lock()? {
+            store.clean_stale()?;
+            drop(guard);
+        }
         raise_fd_limit();
         Ok(store)
     }
@@ -207,7 +212,7 @@ impl Store {
     }
 
     /// Remove temporary files and unindexed packs whose writing process is gone.
-    fn clean_stale(&self) -> Result<(), StoreError> {
+    pub(crate) fn clean_stale(&self) -> Result<(), StoreError> {
         let me = std::process::id();
         let owner_gone = |name: &str| -> bool {
             let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
@@ -294,5 +299,22 @@ mod tests {
         assert!(!dead.exists());
         assert!(!dead_pack.exists());
         assert!(mine.exists());
+    }
+
+    #[test]
+    fn no_cleaning_while_a_build_holds_the_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let builder = Store::open(d.path()).unwrap();
+        let lock = builder.lock().unwrap();
+        let stale = d.path().join("tmp/2147483632-1-1.tmp");
+        std::fs::write(&stale, b"x").unwrap();
+        let _reader = Store::open(d.path()).unwrap();
+        assert!(
+            stale.exists(),
+            "a reader must not clean while the lock is held"
+        );
+        drop(lock);
+        let _l = builder.lock().unwrap();
+        assert!(!stale.exists(), "taking the lock cleans");
     }
 }
