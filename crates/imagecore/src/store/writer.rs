@@ -52,15 +52,22 @@ fn worth_compressing(sample: &[u8]) -> bool {
     }
 }
 
-/// Encode a blob for storage: (flags, stored bytes), compressing when it pays.
+/// Encode a blob for storage: (flags, stored bytes), compressing when it saves at least 10 %.
+/// Blobs up to 128 KiB are compressed once and kept raw if that did not pay; larger ones are
+/// first tried on a 64 KiB sample.
 pub(crate) fn encode_blob(data: &[u8]) -> (u8, std::borrow::Cow<'_, [u8]>) {
-    if worth_compressing(data)
-        && let Ok(c) = zstd::bulk::compress(data, ZSTD_LEVEL)
-        && c.len() < data.len()
-    {
-        return (FLAG_ZSTD, std::borrow::Cow::Owned(c));
+    if !compression_enabled() || data.len() < 512 {
+        return (0, std::borrow::Cow::Borrowed(data));
     }
-    (0, std::borrow::Cow::Borrowed(data))
+    if data.len() > (128 << 10) && !worth_compressing(data) {
+        return (0, std::borrow::Cow::Borrowed(data));
+    }
+    match zstd::bulk::compress(data, ZSTD_LEVEL) {
+        Ok(c) if (c.len() as u64) * 10 < (data.len() as u64) * 9 => {
+            (FLAG_ZSTD, std::borrow::Cow::Owned(c))
+        }
+        _ => (0, std::borrow::Cow::Borrowed(data)),
+    }
 }
 
 impl Store {
