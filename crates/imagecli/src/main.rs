@@ -27,8 +27,7 @@ enum Cmd {
     /// Print the fully resolved spec (after `extends` and defaults) as TOML.
     Show(commands::show::ShowArgs),
     /// Inspect and maintain the cache.
-    #[command(subcommand)]
-    Cache(commands::cache::CacheCmd),
+    Cache(commands::cache::CacheArgs),
     /// Solve the spec's package lists and write (or print) `osimage.lock`.
     Lock(commands::lock::LockArgs),
     /// Install RPMs into a root directory without a spec (like `dnf --installroot`).

@@ -20,9 +20,9 @@ const LOCK_ENV: &str = "OSIMAGE_TEST_LOCK_CHILD";
 
 /// Content of file `j` of output `i` (some shared between outputs, some large).
 fn content(i: u64, j: u64) -> Vec<u8> {
-    if j % 4 == 0 {
+    if j.is_multiple_of(4) {
         text_bytes(&format!("shared{j}"), 20_000)
-    } else if j == 7 && i % 5 == 0 {
+    } else if j == 7 && i.is_multiple_of(5) {
         // > 16 MiB: goes through the streamed, own-pack path
         random_bytes(&format!("big{i}"), (17 << 20) + 3)
     } else {
@@ -42,7 +42,7 @@ fn crash_child(dir: &Path, start: u64) {
         let mut entries = Vec::new();
         for j in 0..10u64 {
             let data = content(i, j);
-            let (blob, size) = if j % 2 == 0 {
+            let (blob, size) = if j.is_multiple_of(2) {
                 let p = dir.join(format!("../src-{i}-{j}"));
                 std::fs::write(&p, &data).unwrap();
                 let r = store.put_file(&p).unwrap();

@@ -342,3 +342,32 @@ fn verify_detects_a_flipped_byte() {
     assert_eq!(rep.incomplete_outputs.len(), 1, "{rep:?}");
     assert!(store.read(&h).is_err(), "read checks the hash");
 }
+
+#[test]
+fn open_and_get_output_do_not_load_blob_indexes() {
+    let d = tempfile::tempdir().unwrap();
+    let store = Store::open(d.path()).unwrap();
+    let h = store.put_bytes(b"content").unwrap();
+    let mut out = Output::default();
+    out.artifacts.insert("a".into(), h);
+    store.publish(&Hash::of(b"k"), &out).unwrap();
+    store.put_record("r", b"x").unwrap();
+    drop(store);
+    // damage every index: only blob access may notice
+    for e in std::fs::read_dir(d.path().join("packs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "idx") {
+            let mut b = std::fs::read(&p).unwrap();
+            b[10] ^= 1;
+            std::fs::write(&p, b).unwrap();
+        }
+    }
+    let t = std::time::Instant::now();
+    let store = Store::open(d.path()).unwrap();
+    assert_eq!(store.get_output(&Hash::of(b"k")).unwrap(), Some(out));
+    assert_eq!(store.get_record("r").unwrap(), Some(b"x".to_vec()));
+    let cheap = t.elapsed();
+    let err = store.read(&h).unwrap_err().to_string();
+    assert!(err.contains(".idx") && err.contains("checksum"), "{err}");
+    eprintln!("open + get_output + get_record: {cheap:?}");
+}

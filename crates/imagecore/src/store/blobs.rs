@@ -142,10 +142,10 @@ impl Store {
         if loc.flags & FLAG_ZSTD == 0 {
             return Ok(stored);
         }
-        let mut out = Vec::with_capacity(loc.raw as usize);
-        zstd::stream::read::Decoder::new(&stored[..])
-            .and_then(|mut d| d.read_to_end(&mut out))
-            .map_err(|e| StoreError::Corrupt {
+        // bulk API: one call into libzstd (a generic streaming decoder would be compiled in
+        // this crate's profile, and is several times slower in debug builds)
+        let out =
+            zstd::bulk::decompress(&stored, loc.raw as usize).map_err(|e| StoreError::Corrupt {
                 path: pack.path.clone(),
                 what: format!("cannot decompress blob: {e}"),
             })?;

@@ -15,6 +15,9 @@ use super::pack::{FLAG_ZSTD, Loc, PackRef, REC_HDR, fsync_dir, parse_record_head
 use super::writer::IN_MEMORY_LIMIT;
 use super::{Store, StoreError};
 
+/// A pack and its index entries.
+type PackEntries = (Arc<PackRef>, Vec<(Hash, Loc)>);
+
 /// Packs smaller than this are merged by gc once there are more than [`SMALL_PACKS_MAX`].
 const SMALL_PACK: u64 = 256 << 20;
 const SMALL_PACKS_MAX: usize = 8;
@@ -144,7 +147,7 @@ impl Store {
         fsync_dir(&self.dir.join("outputs"))?;
 
         // Group every indexed entry by pack.
-        let packs: Vec<(Arc<PackRef>, Vec<(Hash, Loc)>)> = self.with_index(|s| {
+        let packs: Vec<PackEntries> = self.with_index(|s| {
             let mut by: HashMap<u32, Vec<(Hash, Loc)>> = HashMap::new();
             for (h, l) in &s.map {
                 by.entry(l.pack).or_default().push((*h, *l));

@@ -47,10 +47,35 @@ impl Store {
             Err(e) => return Err(StoreError::io(&path, e.into())),
         }
         self.held.fetch_add(1, Ordering::SeqCst);
-        Ok(StoreLock {
+        let guard = StoreLock {
             file,
             held: self.held.clone(),
-        })
+        };
+        self.clean_stale()?;
+        Ok(guard)
+    }
+
+    /// Take the lock if it is free right now.
+    pub(crate) fn try_lock(&self) -> Result<Option<StoreLock>, StoreError> {
+        let path = self.dir.join("lock");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {
+                self.held.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(StoreLock {
+                    file,
+                    held: self.held.clone(),
+                }))
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e.into())),
+        }
     }
 
     /// Does this handle hold the lock?

@@ -129,7 +129,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Open (and create if needed) the store at `dir`. Cheap: indexes are loaded on first blob
-    /// access. Removes temporary files and unindexed packs left by processes that are gone.
+    /// access. Unless a build holds the lock, removes temporary files and unindexed packs left
+    /// by processes that are gone (taking the lock does the same).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let packs_dir = dir.join("packs");
         let tmp_dir = dir.join("tmp");
@@ -151,7 +152,12 @@ impl Store {
             held: Arc::new(AtomicUsize::new(0)),
             counter: AtomicU64::new(0),
         };
-        store.clean_stale()?;
+        // Clean only while no build holds the lock: then nothing is writing.
+        if let Some(guard) = store.try_lock()? {
+            store.clean_stale()?;
+            drop(guard);
+        }
+        raise_fd_limit();
         Ok(store)
     }
 
@@ -214,7 +220,7 @@ impl Store {
     }
 
     /// Remove temporary files and unindexed packs whose writing process is gone.
-    fn clean_stale(&self) -> Result<(), StoreError> {
+    pub(crate) fn clean_stale(&self) -> Result<(), StoreError> {
         let me = std::process::id();
         let owner_gone = |name: &str| -> bool {
             let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
@@ -259,6 +265,23 @@ impl Store {
     }
 }
 
+/// Each pack read keeps one descriptor open; raise the soft descriptor limit to the hard one
+/// (at most 65536) so a store with many packs (before `gc` merges them) cannot run out.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let want = lim.maximum.unwrap_or(65536).min(65536);
+    if lim.current.is_some_and(|c| c < want) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(want),
+                maximum: lim.maximum,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +311,22 @@ mod tests {
         assert!(!dead.exists());
         assert!(!dead_pack.exists());
         assert!(mine.exists());
+    }
+
+    #[test]
+    fn no_cleaning_while_a_build_holds_the_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let builder = Store::open(d.path()).unwrap();
+        let lock = builder.lock().unwrap();
+        let stale = d.path().join("tmp/2147483632-1-1.tmp");
+        std::fs::write(&stale, b"x").unwrap();
+        let _reader = Store::open(d.path()).unwrap();
+        assert!(
+            stale.exists(),
+            "a reader must not clean while the lock is held"
+        );
+        drop(lock);
+        let _l = builder.lock().unwrap();
+        assert!(!stale.exists(), "taking the lock cleans");
     }
 }

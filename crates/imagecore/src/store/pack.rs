@@ -164,7 +164,7 @@ pub(crate) fn parse_record_header(b: &[u8; REC_HDR]) -> (Hash, u8, u64, u64) {
 /// Serialise an index.
 pub(crate) fn encode_index(entries: &[(Hash, Loc)], pack_len: u64) -> Vec<u8> {
     let mut sorted: Vec<&(Hash, Loc)> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_by_key(|e| e.0);
     let mut out = Vec::with_capacity(24 + entries.len() * IDX_ENTRY + 32);
     out.extend_from_slice(IDX_MAGIC);
     out.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
