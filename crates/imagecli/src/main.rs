@@ -18,6 +18,10 @@ enum Cmd {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Install(a) => commands::install::run(a),
