@@ -101,7 +101,11 @@ pub fn install_packages(
             .collect::<Result<Vec<_>, _>>()
     })?;
 
-    tracing::info!("install: verified and staged {} packages in {:?}", pkgs.len(), t0.elapsed());
+    tracing::info!(
+        "install: verified and staged {} packages in {:?}",
+        pkgs.len(),
+        t0.elapsed()
+    );
     let t1 = std::time::Instant::now();
     // 3. assemble in transaction order.
     let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
