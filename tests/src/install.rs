@@ -297,6 +297,8 @@ mkdir -p /var/tmp && test -c /dev/null && echo devnull-ok > /var/tmp/devcheck
 cat >> /var/lib/svc/trigger.log
 %transfiletriggerin -- /usr/lib/trig
 cat >> /var/lib/svc/transtrigger.log
+%triggerin -- mini-plugin
+echo "triggerin $1 $2" >> /var/lib/svc/triggerin.log
 %files
 %attr(0750,svc,svc) %dir /var/lib/svc
 %attr(0640,svc,svc) /var/lib/svc/conf
@@ -318,6 +320,10 @@ plugin
 %install
 mkdir -p %{buildroot}/usr/lib/trig
 echo p > %{buildroot}/usr/lib/trig/plugin.so
+%preun
+echo "preun $1" >> /var/lib/svc/erase.log
+%postun
+echo "postun $1" >> /var/lib/svc/erase.log
 %files
 /usr/lib/trig/plugin.so
 "#;

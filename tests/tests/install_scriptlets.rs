@@ -79,4 +79,21 @@ fn scriptlets_match_rpm_and_leave_no_mounts() {
     assert!(ok && out.trim() == "mini-svc-1-1.noarch", "{out}");
     let (ok, out, e) = rpm(&u, &["-V", "mini-svc"]);
     assert!(ok, "rpm -V: {out} {e}");
+    assert_eq!(
+        std::fs::read_to_string(u.join("var/lib/svc/triggerin.log")).unwrap(),
+        "triggerin 1 1\n"
+    );
+
+    // Erase with scriptlets: ours vs rpm -e (both run %preun/%postun chrooted).
+    let (ok, _, e) = rpm(&o, &["-e", "--nodeps", "mini-plugin"]);
+    assert!(ok, "rpm -e: {e}");
+    let before = mounts();
+    imagecore::install::erase_packages(&u, &["mini-plugin".to_string()], &opts).unwrap();
+    assert_eq!(mounts(), before, "mounts leaked to the host");
+    assert_eq!(
+        std::fs::read_to_string(u.join("var/lib/svc/erase.log")).unwrap(),
+        "preun 0\npostun 0\n"
+    );
+    let d = diff(&snapshot(&o, &ignore), &snapshot(&u, &ignore), started);
+    assert!(d.is_empty(), "trees differ after erase:\n{}", d.join("\n"));
 }

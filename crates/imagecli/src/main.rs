@@ -37,6 +37,10 @@ enum Cmd {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     commands::init_logging(&cli.log);
     let code = match cli.cmd {

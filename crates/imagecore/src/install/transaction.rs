@@ -50,6 +50,7 @@ pub fn install_packages(
         source,
     })?;
     let pool = pool(opts.jobs)?;
+    let t0 = std::time::Instant::now();
     let mut report = InstallReport::default();
 
     // 1. headers (digest-checked) in parallel.
@@ -100,6 +101,12 @@ pub fn install_packages(
             .collect::<Result<Vec<_>, _>>()
     })?;
 
+    tracing::info!(
+        "install: verified and staged {} packages in {:?}",
+        pkgs.len(),
+        t0.elapsed()
+    );
+    let t1 = std::time::Instant::now();
     // 3. assemble in transaction order.
     let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
     let run = opts.scriptlets == ScriptletMode::Run;
@@ -148,8 +155,11 @@ pub fn install_packages(
         triggers::end_of_transaction(&mut ctx, &pkgs, &counts)?;
     }
 
+    tracing::info!("install: assembled (with scriptlets) in {:?}", t1.elapsed());
+    let t2 = std::time::Instant::now();
     // 4. rpmdb.
     rpmdb::add_packages(root, &dbpath, &pkgs)?;
+    tracing::info!("install: rpmdb written in {:?}", t2.elapsed());
     Ok(report)
 }
 
