@@ -133,10 +133,12 @@ pub fn copycds(
         } else {
             copy_group(dest, members, opts, progress)?
         };
-        if !opts.inspection && !opts.noosimage
+        if !opts.inspection
+            && !opts.noosimage
             && let Some(dir) = &opts.spec_dir
         {
-            report.starter_spec = write_starter_spec(dir, &report, opts.path.is_some())?;
+            report.starter_spec =
+                write_starter_spec(&super::absolute(dir), &report, opts.path.is_some())?;
         }
         reports.push(report);
     }
@@ -207,7 +209,12 @@ fn base_report(dest: &Path, members: &[Medium], inspected: bool) -> CopyReport {
         for e in m.reader.entries() {
             if e.kind == EntryKind::File {
                 if let Some(root) = e.path.strip_suffix("repodata/repomd.xml") {
-                    let r = dest.join(root.trim_end_matches('/'));
+                    let root = root.trim_end_matches('/');
+                    let r = if root.is_empty() {
+                        dest.to_path_buf()
+                    } else {
+                        dest.join(root)
+                    };
                     if !repos.contains(&r) {
                         repos.push(r);
                     }
@@ -259,7 +266,11 @@ fn group_fingerprint(fps: &[String]) -> String {
 fn rel_strings(dest: &Path, v: &[PathBuf]) -> Vec<String> {
     v.iter()
         .map(|p| {
-            let r = p.strip_prefix(dest).unwrap_or(p).to_string_lossy().into_owned();
+            let r = p
+                .strip_prefix(dest)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned();
             if r.is_empty() { ".".into() } else { r }
         })
         .collect()
@@ -290,9 +301,11 @@ fn copy_group(
     if let Some(rec) = &existing {
         // Fast path: same media files, unchanged stamps.
         let same_stamps = rec.sources.len() == members.len()
-            && members.iter().zip(&stamps).zip(&rec.sources).all(|((m, s), r)| {
-                !s.is_empty() && r.path == m.path && &r.stamp == s
-            });
+            && members
+                .iter()
+                .zip(&stamps)
+                .zip(&rec.sources)
+                .all(|((m, s), r)| !s.is_empty() && r.path == m.path && &r.stamp == s);
         let mut fps = Vec::new();
         let same = if same_stamps {
             true
@@ -417,7 +430,11 @@ fn write_starter_spec(
          \n\
          [packages]\n\
          install = [\"@core\", \"kernel\"]\n",
-        desc = if r.description.is_empty() { &r.distname } else { &r.description },
+        desc = if r.description.is_empty() {
+            &r.distname
+        } else {
+            &r.description
+        },
         media = r
             .media
             .iter()
@@ -448,7 +465,11 @@ fn write_starter_spec(
 pub fn resolve_media_ref(store: &Path, r: &str) -> Result<PathBuf, MediaError> {
     let rel = r.strip_prefix("media:").unwrap_or(r).trim_matches('/');
     let parts: Vec<&str> = rel.split('/').collect();
-    if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts.len() < 2
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Err(MediaError::BadReference(r.to_string()));
     }
     let path = super::absolute(store).join(rel);

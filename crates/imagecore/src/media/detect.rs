@@ -223,9 +223,7 @@ pub fn detect(reader: &dyn MediaReader) -> Result<DistroInfo, MediaError> {
         } else {
             split_description(&description)
                 .and_then(|(f, v)| name_for(f, v, compute_node))
-                .or_else(|| {
-                    family.and_then(|f| version.and_then(|v| name_for(f, v, compute_node)))
-                })
+                .or_else(|| family.and_then(|f| version.and_then(|v| name_for(f, v, compute_node))))
         };
         let distname = distname.ok_or_else(|| MediaError::Unidentified {
             media: media.clone(),

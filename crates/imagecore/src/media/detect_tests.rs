@@ -139,7 +139,10 @@ fn detection_table() {
         ),
         // Rocky (as productmd writes it: ALL).
         (
-            vec![(".discinfo", "1700000000.000000\nRocky Linux 9.4\nx86_64\nALL\n")],
+            vec![(
+                ".discinfo",
+                "1700000000.000000\nRocky Linux 9.4\nx86_64\nALL\n",
+            )],
             "rocky9.4",
             "x86_64",
             "all",
@@ -205,7 +208,10 @@ fn detection_table() {
         (
             vec![
                 ("media.1/products", "/ SLES15-SP5 15.5-0\n"),
-                ("media.1/media", "SUSE - SLE-15-SP5-Full-x86_64\n20230101\n1\n"),
+                (
+                    "media.1/media",
+                    "SUSE - SLE-15-SP5-Full-x86_64\n20230101\n1\n",
+                ),
                 ("content", "CONTENTSTYLE 11\nBASEARCHS x86_64\n"),
             ],
             "sles15.5",
@@ -248,8 +254,14 @@ fn checksums_are_parsed_and_verified() {
     verify_checksums(&m, &info).unwrap();
     let m = Mem::new(&[(".treeinfo", &t), ("images/vmlinuz", "kernel!")]);
     let e = verify_checksums(&m, &info).unwrap_err().to_string();
-    assert!(e.contains("images/vmlinuz") && e.contains("checksum"), "{e}");
-    let bad = format!("{}\n[checksums]\nx = md5:abc\n", ti("Rocky Linux", "9.4", "x86_64", ""));
+    assert!(
+        e.contains("images/vmlinuz") && e.contains("checksum"),
+        "{e}"
+    );
+    let bad = format!(
+        "{}\n[checksums]\nx = md5:abc\n",
+        ti("Rocky Linux", "9.4", "x86_64", "")
+    );
     let m = Mem::new(&[(".treeinfo", &bad)]);
     assert!(detect(&m).unwrap_err().to_string().contains("md5"));
 }

@@ -89,8 +89,9 @@ impl DirReader {
                 return Err(MediaError::Unsupported {
                     media: root.clone(),
                     path: rel.to_string(),
-                    why: "special files (devices, fifos, sockets) are not supported on install media"
-                        .into(),
+                    why:
+                        "special files (devices, fifos, sockets) are not supported on install media"
+                            .into(),
                 });
             };
             entries.push(entry);

@@ -127,7 +127,9 @@ pub enum MediaError {
     #[error("{0}")]
     Conflict(String),
     /// A `media:` reference names media that were not imported.
-    #[error("media {reference}: {path} does not exist; run `osimage copycds <ISO> --store {store}` first")]
+    #[error(
+        "media {reference}: {path} does not exist; run `osimage copycds <ISO> --store {store}` first"
+    )]
     NotImported {
         /// The reference (`rocky9.4/x86_64`).
         reference: String,

@@ -29,7 +29,12 @@ impl Staging {
         for n in 0..1000u32 {
             let p = parent.join(format!("{STAGING_TAG}{leaf}-{pid}-{n}"));
             match std::fs::create_dir(&p) {
-                Ok(()) => return Ok(Staging { path: p, keep: false }),
+                Ok(()) => {
+                    return Ok(Staging {
+                        path: p,
+                        keep: false,
+                    });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(MediaError::io(&p, e)),
             }
@@ -114,7 +119,11 @@ pub(crate) fn remove_tree(p: &Path) {
     if std::fs::remove_dir_all(p).is_ok() || std::fs::symlink_metadata(p).is_err() {
         return;
     }
-    for e in walkdir::WalkDir::new(p).follow_links(false).into_iter().flatten() {
+    for e in walkdir::WalkDir::new(p)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
         if e.file_type().is_dir() {
             let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o755));
         }

@@ -205,7 +205,9 @@ fn list(
                     if total != size {
                         return Err(MediaError::Corrupt {
                             path: path.to_path_buf(),
-                            why: format!("/{rel}: extents hold {total} bytes, the record says {size}"),
+                            why: format!(
+                                "/{rel}: extents hold {total} bytes, the record says {size}"
+                            ),
                         });
                     }
                     if let Some(end) = pieces.iter().map(|p| p.offset + p.len).max()

@@ -56,10 +56,12 @@ impl MediaRecord {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(MediaError::io(p, e)),
         };
-        toml::from_str(&text).map(Some).map_err(|e| MediaError::BadRecord {
-            path: p,
-            why: e.to_string(),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| MediaError::BadRecord {
+                path: p,
+                why: e.to_string(),
+            })
     }
 
     /// Writes the record into `dir`.

@@ -42,7 +42,10 @@ pub(crate) fn copy_into(
                 return Err(MediaError::BadInfo {
                     media,
                     file: ".treeinfo".into(),
-                    why: format!("[checksums] lists {} but the media has no such file", c.path),
+                    why: format!(
+                        "[checksums] lists {} but the media has no such file",
+                        c.path
+                    ),
                 });
             }
         }
