@@ -118,10 +118,15 @@ fn rock_ridge_iso_copy_equals_source_and_osirrox_and_rerun_is_noop() {
     let f = fixture();
     let w = workdir();
     let store = w.path().join("store");
-    let out = ok(&osimage(
+    let o = osimage(
         w.path(),
         &["copycds", s(&f.rr_iso), "--store", s(&store), "-q"],
-    ));
+    );
+    let out = ok(&o);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("warning"),
+        "{o:?}"
+    );
     let dest = store.join("rocky9.4/x86_64");
     assert!(out.contains(&format!("to {}", dest.display())), "{out}");
     // Every repodata/ reported, the GPG key recorded.

@@ -80,6 +80,9 @@ pub fn run(args: CopycdsArgs) -> anyhow::Result<i32> {
     let reports = copycds(&args.media, &opts, &progress)?;
     bar.finish_and_clear();
     for r in &reports {
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
         if r.inspected {
             println!("DISTNAME:{}", r.distname);
             println!("ARCH:{}", r.arch);

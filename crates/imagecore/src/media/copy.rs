@@ -62,6 +62,9 @@ pub struct CopyReport {
     pub bytes: u64,
     /// The starter spec written, if any (an existing file is never overwritten).
     pub starter_spec: Option<PathBuf>,
+    /// Problems worth telling the user that do not stop the import (e.g. a repository whose
+    /// `repomd.xml` names files the media lacks).
+    pub warnings: Vec<String>,
 }
 
 struct Medium {
@@ -248,7 +251,45 @@ fn base_report(dest: &Path, members: &[Medium], inspected: bool) -> CopyReport {
         files: 0,
         bytes: 0,
         starter_spec: None,
+        warnings: repo_warnings(members),
     }
+}
+
+/// Checks that every file each `repodata/repomd.xml` names is on the media. Joliet-only images
+/// made without `-joliet-long` cut names to 64 characters, which breaks createrepo's
+/// `<sha256>-primary.xml.gz` names.
+fn repo_warnings(members: &[Medium]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in members {
+        let r = m.reader.as_ref();
+        for e in r.entries() {
+            let Some(root) = e.path.strip_suffix("repodata/repomd.xml") else {
+                continue;
+            };
+            let Ok(xml) = r.read_file(&e.path) else {
+                out.push(format!("{}: cannot read /{}", r.source().display(), e.path));
+                continue;
+            };
+            let xml = String::from_utf8_lossy(&xml);
+            for part in xml.split("href=\"").skip(1) {
+                let href = part.split('"').next().unwrap_or("");
+                let p = format!("{root}{href}");
+                if r.stat(&p).is_err() {
+                    let hint = if r.tree() == MediaTree::Joliet {
+                        " (a Joliet-only image cuts names to 64 characters; make the ISO with Rock Ridge (-R) or -joliet-long)"
+                    } else {
+                        ""
+                    };
+                    out.push(format!(
+                        "{}: /{} names {href}, which is not on the media{hint}",
+                        r.source().display(),
+                        e.path
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn group_fingerprint(fps: &[String]) -> String {

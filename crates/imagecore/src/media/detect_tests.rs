@@ -93,7 +93,8 @@ fn detection_table() {
     );
     let sles_ti = ti("SUSE Linux Enterprise Server", "15 SP5", "x86_64", "");
     // (files, distname, arch, discno)
-    let table: Vec<(Vec<(&str, &str)>, &str, &str, &str)> = vec![
+    type Row<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str, &'a str);
+    let table: Vec<Row> = vec![
         // RHEL 8/9: bare version in .discinfo, family in .treeinfo.
         (
             vec![
