@@ -343,3 +343,113 @@ pub fn build_rpms(base: &Path) -> Result<Vec<PathBuf>> {
         build_rpm(base, &rpms, "cc-app", "3.0", "cc-lib")?,
     ])
 }
+
+/// The copycds record file name.
+pub const RECORD: &str = ".osimage-media.toml";
+
+/// The shared fixture of the copycds tests: RPMs, a DVD tree, and its xorriso (RR + Joliet) and
+/// genisoimage (Joliet only) ISOs.
+pub struct Fixture {
+    /// The three test RPMs.
+    pub rpms: Vec<PathBuf>,
+    /// The DVD tree.
+    pub tree: PathBuf,
+    /// `xorriso -as mkisofs -R -J -joliet-long` image.
+    pub rr_iso: PathBuf,
+    /// `genisoimage -J` image.
+    pub joliet_iso: PathBuf,
+}
+
+/// Builds the fixture in `base` (removed and recreated).
+pub fn build_fixture(base: &Path) -> Result<Fixture> {
+    let _ = std::fs::remove_dir_all(base);
+    std::fs::create_dir_all(base)?;
+    let rpms = build_rpms(base)?;
+    let tree = base.join("tree");
+    make_dvd_tree(&tree, &rpms, &DvdOptions::default())?;
+    let rr_iso = base.join("rr.iso");
+    xorriso_iso(&tree, &rr_iso)?;
+    let joliet_iso = base.join("joliet.iso");
+    genisoimage_iso(&tree, &joliet_iso)?;
+    Ok(Fixture {
+        rpms,
+        tree,
+        rr_iso,
+        joliet_iso,
+    })
+}
+
+/// `Some(why)` when the copycds tests must be skipped (a tool or the binary is missing).
+pub fn tools_missing() -> Option<String> {
+    if let Some(t) = missing_tool() {
+        return Some(format!("{t} is not installed"));
+    }
+    if !crate::tools::osimage_bin().exists() {
+        return Some(format!(
+            "{} not built",
+            crate::tools::osimage_bin().display()
+        ));
+    }
+    None
+}
+
+/// Runs `osimage ARGS` in `cwd` (without `OSIMAGE_STORE` from the environment).
+pub fn osimage(cwd: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(crate::tools::osimage_bin())
+        .current_dir(cwd)
+        .args(args)
+        .env_remove("OSIMAGE_STORE")
+        .output()
+        .expect("running osimage")
+}
+
+/// Asserts success; returns stdout.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "osimage failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts failure; returns stderr.
+pub fn fail(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "osimage should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The path as `&str`.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// The fingerprint in `<dest>/.osimage-media.toml`.
+pub fn record_fingerprint(dest: &Path) -> String {
+    let t = std::fs::read_to_string(dest.join(RECORD)).expect("record file");
+    let line = t
+        .lines()
+        .find(|l| l.starts_with("fingerprint = "))
+        .expect("fingerprint line");
+    line.trim_start_matches("fingerprint = ")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// The sorted names in `dir` (empty when it does not exist).
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}

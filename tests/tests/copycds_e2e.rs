@@ -1,115 +1,34 @@
 //! End-to-end tests of `osimage copycds` against ISOs made by xorriso and genisoimage from a
 //! RHEL-DVD-like tree, compared with the source tree and with `xorriso -osirrox on -extract`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+const FIXTURE_DIR: &str = "copycds-e2e";
+
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use osimage_e2e::iso::{self, Compare, DvdOptions};
+use osimage_e2e::iso::{
+    self, Compare, DvdOptions, Fixture, RECORD, dir_names as only_entries, fail, ok, osimage,
+    record_fingerprint, s,
+};
 use osimage_e2e::require;
-use osimage_e2e::tools::{have, osimage_bin};
-
-const RECORD: &str = ".osimage-media.toml";
-
-struct Fixture {
-    rpms: Vec<PathBuf>,
-    tree: PathBuf,
-    rr_iso: PathBuf,
-    joliet_iso: PathBuf,
-}
+use osimage_e2e::tools::have;
 
 /// Built once per test binary under the cargo target tmp dir (rebuilt on every run).
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("copycds-e2e");
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).unwrap();
-        let rpms = iso::build_rpms(&base).unwrap();
-        let tree = base.join("tree");
-        iso::make_dvd_tree(&tree, &rpms, &DvdOptions::default()).unwrap();
-        let rr_iso = base.join("rr.iso");
-        iso::xorriso_iso(&tree, &rr_iso).unwrap();
-        let joliet_iso = base.join("joliet.iso");
-        iso::genisoimage_iso(&tree, &joliet_iso).unwrap();
-        Fixture {
-            rpms,
-            tree,
-            rr_iso,
-            joliet_iso,
-        }
+        iso::build_fixture(&Path::new(env!("CARGO_TARGET_TMPDIR")).join(FIXTURE_DIR)).unwrap()
     })
 }
 
 fn tools_ok() -> Option<String> {
-    if let Some(t) = iso::missing_tool() {
-        return Some(format!("{t} is not installed"));
-    }
-    if !osimage_bin().exists() {
-        return Some(format!("{} not built", osimage_bin().display()));
-    }
-    None
+    iso::tools_missing()
 }
 
 fn workdir() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
-
-fn osimage(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(osimage_bin())
-        .current_dir(cwd)
-        .args(args)
-        .env_remove("OSIMAGE_STORE")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "osimage failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fail(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "osimage should have failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn record_fingerprint(dest: &Path) -> String {
-    let t = std::fs::read_to_string(dest.join(RECORD)).unwrap();
-    let line = t
-        .lines()
-        .find(|l| l.starts_with("fingerprint = "))
-        .expect("fingerprint line");
-    line.trim_start_matches("fingerprint = ")
-        .trim_matches('"')
-        .to_string()
-}
-
-/// Nothing but `keep` may exist below `dir` (no staging leftovers, no half copies).
-fn only_entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
 }
 
 #[test]
@@ -443,162 +362,4 @@ fn bad_media_give_clear_errors_and_leave_nothing() {
         &["copycds", s(&bad_iso), "--store", s(&store)],
     ));
     assert_eq!(only_entries(&store), Vec::<String>::new());
-}
-
-#[test]
-fn nonoverwrite_supplementary_and_several_media() {
-    require!(tools_ok().is_none(), tools_ok().unwrap_or_default());
-    let f = fixture();
-    let w = workdir();
-    let store = w.path().join("store");
-    ok(&osimage(
-        w.path(),
-        &["copycds", s(&f.rr_iso), "--store", s(&store), "-q", "-o"],
-    ));
-    let dest = store.join("rocky9.4/x86_64");
-    let fp1 = record_fingerprint(&dest);
-
-    // Different media with the same distro name: -w refuses, without -w it is replaced.
-    let other_tree = w.path().join("other");
-    iso::make_dvd_tree(
-        &other_tree,
-        &f.rpms,
-        &DvdOptions {
-            big_bytes: 100_000,
-            ..DvdOptions::default()
-        },
-    )
-    .unwrap();
-    let other_iso = w.path().join("other.iso");
-    iso::xorriso_iso(&other_tree, &other_iso).unwrap();
-    let err = fail(&osimage(
-        w.path(),
-        &["copycds", "-w", s(&other_iso), "--store", s(&store)],
-    ));
-    assert!(err.contains("not overwriting"), "{err}");
-    assert_eq!(record_fingerprint(&dest), fp1);
-    ok(&osimage(
-        w.path(),
-        &["copycds", s(&other_iso), "--store", s(&store), "-q", "-o"],
-    ));
-    let fp2 = record_fingerprint(&dest);
-    assert_ne!(fp1, fp2);
-    let ours = iso::snapshot(&dest, Compare::Everything, &[RECORD]).unwrap();
-    let src = iso::snapshot(&other_tree, Compare::Everything, &[]).unwrap();
-    iso::assert_same(&ours, &src, "replaced copy vs its source");
-    assert_eq!(only_entries(&store.join("rocky9.4")), vec!["x86_64"]);
-
-    // Supplementary media under their own name; and several media (ISO + directory) in one call.
-    let alma = w.path().join("alma");
-    iso::make_dvd_tree(
-        &alma,
-        &f.rpms,
-        &DvdOptions {
-            description: "AlmaLinux 9.4",
-            family: "AlmaLinux",
-            ..DvdOptions::default()
-        },
-    )
-    .unwrap();
-    let out = ok(&osimage(
-        w.path(),
-        &[
-            "copycds",
-            "-n",
-            "rocky9.4-supp",
-            s(&f.rr_iso),
-            "--store",
-            s(&store),
-            "-q",
-            "-o",
-        ],
-    ));
-    assert!(out.contains("rocky9.4-supp/x86_64"), "{out}");
-    let out = ok(&osimage(
-        w.path(),
-        &[
-            "copycds",
-            s(&f.joliet_iso),
-            s(&alma),
-            "--store",
-            s(&store),
-            "-q",
-            "-o",
-        ],
-    ));
-    assert!(
-        out.contains(&format!("to {}", store.join("alma9.4/x86_64").display())),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!("to {}", store.join("rocky9.4/x86_64").display())),
-        "{out}"
-    );
-    assert_eq!(
-        only_entries(&store),
-        vec!["alma9.4", "rocky9.4", "rocky9.4-supp"]
-    );
-    let a = iso::snapshot(
-        &store.join("alma9.4/x86_64"),
-        Compare::Everything,
-        &[RECORD],
-    )
-    .unwrap();
-    let b = iso::snapshot(&alma, Compare::Everything, &[]).unwrap();
-    iso::assert_same(&a, &b, "directory media copy vs its source");
-}
-
-#[test]
-fn a_killed_copy_never_looks_complete() {
-    require!(tools_ok().is_none(), tools_ok().unwrap_or_default());
-    let f = fixture();
-    let w = workdir();
-    let tree = w.path().join("bigtree");
-    iso::make_dvd_tree(
-        &tree,
-        &f.rpms,
-        &DvdOptions {
-            big_bytes: 400 << 20,
-            ..DvdOptions::default()
-        },
-    )
-    .unwrap();
-    let big = w.path().join("big.iso");
-    iso::xorriso_iso(&tree, &big).unwrap();
-    std::fs::remove_dir_all(&tree).unwrap();
-    let store = w.path().join("store");
-    let mut child = Command::new(osimage_bin())
-        .current_dir(w.path())
-        .args(["copycds", s(&big), "--store", s(&store), "-q", "-o"])
-        .spawn()
-        .unwrap();
-    let parent = store.join("rocky9.4");
-    let t = Instant::now();
-    // Wait until the staging dir appears, then kill -9.
-    while t.elapsed().as_secs() < 20 && only_entries(&parent).is_empty() {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    if status.success() {
-        eprintln!("SKIPPED: the copy finished before it could be killed");
-        return;
-    }
-    let left = only_entries(&parent);
-    assert!(
-        !parent.join("x86_64").exists(),
-        "a killed copy looks complete: {left:?}"
-    );
-    assert!(
-        left.iter().all(|n| n.starts_with(".osimage-staging-")),
-        "{left:?}"
-    );
-    // The next run finishes the import and removes the dead run's staging dir.
-    ok(&osimage(
-        w.path(),
-        &["copycds", s(&big), "--store", s(&store), "-q", "-o"],
-    ));
-    assert_eq!(only_entries(&parent), vec!["x86_64"]);
-    assert!(parent.join("x86_64").join(RECORD).is_file());
 }

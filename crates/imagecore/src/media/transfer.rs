@@ -57,7 +57,11 @@ pub(crate) fn copy_into(
         match e.kind {
             EntryKind::Dir => match std::fs::create_dir(&p) {
                 Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                // Merged media: an existing real directory is fine; never follow a symlink a
+                // previous disc put there.
+                Err(err)
+                    if err.kind() == std::io::ErrorKind::AlreadyExists
+                        && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) => {}
                 Err(err) => return Err(MediaError::io(&p, err)),
             },
             EntryKind::Symlink => {
