@@ -256,3 +256,67 @@ fn multi_extent_file_over_4gib() {
     f.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"THE-END!");
 }
+
+fn disc(root: &Path, no: &str) {
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::write(
+        root.join(".discinfo"),
+        format!("1.0\nRed Hat Enterprise Linux 7.9\nx86_64\n{no}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn discs_of_one_set_merge_and_a_symlink_is_never_followed() {
+    let w = tempfile::tempdir().unwrap();
+    let (d1, d2) = (w.path().join("d1"), w.path().join("d2"));
+    disc(&d1, "1");
+    disc(&d2, "2");
+    std::fs::create_dir_all(d1.join("Packages")).unwrap();
+    std::fs::write(d1.join("Packages/one.rpm"), b"1").unwrap();
+    std::fs::create_dir_all(d2.join("Packages")).unwrap();
+    std::fs::write(d2.join("Packages/two.rpm"), b"2").unwrap();
+    let store = w.path().join("store");
+    let opts = CopyOptions {
+        store: store.clone(),
+        noosimage: true,
+        ..CopyOptions::default()
+    };
+    let r = copycds(&[d1.clone(), d2.clone()], &opts, &|_, _| {}).unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].discno, "1,2");
+    let dest = store.join("rhels7.9/x86_64");
+    assert!(dest.join("Packages/one.rpm").is_file() && dest.join("Packages/two.rpm").is_file());
+    // Disc 2 wins on a shared path.
+    assert_eq!(
+        std::fs::read_to_string(dest.join(".discinfo"))
+            .unwrap()
+            .lines()
+            .nth(3),
+        Some("2")
+    );
+
+    // A disc whose symlink points outside, then a disc with a real directory of that name.
+    let outside = w.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let (e1, e2) = (w.path().join("e1"), w.path().join("e2"));
+    disc(&e1, "1");
+    disc(&e2, "2");
+    std::os::unix::fs::symlink(&outside, e1.join("a")).unwrap();
+    std::fs::create_dir_all(e2.join("a")).unwrap();
+    std::fs::write(e2.join("a/x"), b"x").unwrap();
+    let store2 = w.path().join("store2");
+    let opts = CopyOptions {
+        store: store2.clone(),
+        noosimage: true,
+        ..CopyOptions::default()
+    };
+    let err = copycds(&[e1, e2], &opts, &|_, _| {}).unwrap_err();
+    assert!(matches!(err, MediaError::Io { .. }), "{err}");
+    assert!(!outside.join("x").exists(), "wrote through a symlink");
+    assert!(
+        !store2.exists(),
+        "left {:?} behind",
+        std::fs::read_dir(&store2).ok()
+    );
+}
