@@ -186,13 +186,11 @@ fn identify(reader: &dyn MediaReader, opts: &CopyOptions) -> Result<DistroInfo, 
     Ok(info)
 }
 
-/// The cheap pre-check stamp of an ISO file (size, mtime in ns, inode, device); empty for
-/// directories and devices, which are always re-hashed.
-fn stamp(m: &Medium) -> String {
-    if m.reader.tree() == MediaTree::Directory {
-        return String::new();
-    }
-    match std::fs::metadata(&m.path) {
+/// The cheap pre-check stamp of an ISO file: size, mtime (ns), inode and device. Empty for
+/// directories and block devices, which are always re-hashed. Only ever used to skip re-hashing
+/// media whose [`MediaRecord`] carries the same stamp, never as the media's identity.
+pub fn media_stamp(path: &Path) -> String {
+    match std::fs::metadata(path) {
         Ok(md) if md.is_file() => format!(
             "size={} mtime_ns={} ino={} dev={}",
             md.len(),
@@ -202,6 +200,13 @@ fn stamp(m: &Medium) -> String {
         ),
         _ => String::new(),
     }
+}
+
+fn stamp(m: &Medium) -> String {
+    if m.reader.tree() == MediaTree::Directory {
+        return String::new();
+    }
+    media_stamp(&m.path)
 }
 
 fn base_report(dest: &Path, members: &[Medium], inspected: bool) -> CopyReport {

@@ -37,9 +37,10 @@ pub(crate) fn combine<'a>(lines: impl Iterator<Item = &'a str>) -> String {
 
 /// Hashes one file of the media with blake3.
 pub(crate) fn hash_file(reader: &dyn MediaReader, path: &str) -> Result<blake3::Hash, MediaError> {
+    let size = reader.stat(path).map(|e| e.size).unwrap_or(0);
     let mut f = reader.open(path)?;
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; (size as usize).clamp(4096, 1 << 20)];
     loop {
         let n = f.read(&mut buf).map_err(|source| MediaError::Read {
             media: reader.source().to_path_buf(),

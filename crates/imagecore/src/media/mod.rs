@@ -21,11 +21,11 @@ mod transfer;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub use copy::{CopyOptions, CopyReport, copycds, resolve_media_ref};
+pub use copy::{CopyOptions, CopyReport, copycds, media_stamp, resolve_media_ref};
 pub use detect::{DistroInfo, TreeChecksum, detect, verify_checksums};
 pub use error::MediaError;
 pub use fingerprint::media_fingerprint;
-pub use record::{MediaRecord, RECORD_FILE};
+pub use record::{MediaRecord, RECORD_FILE, SourceRecord};
 
 /// What kind of node a media entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -149,7 +149,7 @@ fn copy_file(
         .map_err(|err| MediaError::io(dest, err))?;
     let mut h = blake3::Hasher::new();
     let mut sha = check.map(|(algo, _)| TreeHasher::new(algo));
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; (e.size as usize).clamp(4096, 1 << 20)];
     let mut n_total = 0u64;
     loop {
         let n = src.read(&mut buf).map_err(read_err)?;
