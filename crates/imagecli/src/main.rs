@@ -30,6 +30,8 @@ enum Cmd {
     Cache(commands::cache::CacheArgs),
     /// Solve the spec's package lists and write (or print) `osimage.lock`.
     Lock(commands::lock::LockArgs),
+    /// Import install media (ISO, directory, block device) without mounting it.
+    Copycds(commands::copycds::CopycdsArgs),
     /// Install RPMs into a root directory without a spec (like `dnf --installroot`).
     Install(commands::install::InstallArgs),
     /// Write repodata for a directory of RPMs.
@@ -52,6 +54,7 @@ fn main() {
         Cmd::Lock(a) => commands::lock::run(a),
         Cmd::Createrepo(a) => commands::createrepo::run(a),
         Cmd::Install(a) => commands::install::run(a),
+        Cmd::Copycds(a) => commands::copycds::run(a),
     };
     std::process::exit(commands::finish(code));
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod copycds;
 pub mod createrepo;
 pub mod graph;
 pub mod install;
