@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind};
 use crate::hash::Hash;
+use crate::store::Store;
 
 /// Everything that went into one node's key, kept to explain the next plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,8 +53,51 @@ pub fn hash_file(path: &Path) -> Result<Hash, Error> {
     Ok(hasher.finalize().into())
 }
 
+/// Files at least this large have their content hash remembered in the store, keyed by a
+/// (device, inode, size, mtime, ctime) stamp, so an unchanged ISO is not re-read on every plan.
+pub const REMEMBER_HASH_OVER: u64 = 64 << 20;
+
+fn stamp(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{} {} {} {}.{} {}.{}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+/// Content hash of an input file; large files go through the store's remembered hashes.
+pub fn hash_input(store: &Store, path: &Path) -> Result<Hash, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() < REMEMBER_HASH_OVER {
+        return hash_file(path);
+    }
+    let name = format!(
+        "filehash-{}",
+        Hash::of(path.to_string_lossy().as_bytes()).to_hex()
+    );
+    let st = stamp(&meta);
+    if let Some(rec) = store.get_record(&name)?
+        && let Ok(text) = String::from_utf8(rec)
+        && let Some((s, h)) = text.rsplit_once(' ')
+        && s == st
+        && let Some(h) = Hash::from_hex(h.trim())
+    {
+        return Ok(h);
+    }
+    let h = hash_file(path)?;
+    store.put_record(&name, format!("{st} {h}").as_bytes())?;
+    Ok(h)
+}
+
 /// Compute a node's record (and key) from its declared inputs and its parents' keys.
 pub fn compute(
+    store: &Store,
     name: &str,
     kind: NodeKind,
     version: u32,
@@ -62,7 +106,7 @@ pub fn compute(
 ) -> Result<NodeRecord, Error> {
     let mut files = Vec::with_capacity(inputs.files.len());
     for f in &inputs.files {
-        let h = match hash_file(&f.path) {
+        let h = match hash_input(store, &f.path) {
             Ok(h) => Some(h),
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),

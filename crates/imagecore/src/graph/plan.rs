@@ -84,6 +84,7 @@ impl<'a> Plan<'a> {
                 .collect();
             let inputs = node.step.inputs()?;
             let rec = key::compute(
+                store,
                 &node.name,
                 node.step.kind(),
                 node.step.version(),

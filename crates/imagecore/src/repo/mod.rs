@@ -115,18 +115,16 @@ fn has_repomd(dir: &Path) -> bool {
     dir.join("repodata").join("repomd.xml").is_file()
 }
 
-/// Find repositories below `dir`: `dir` itself when it has `repodata/repomd.xml`, else every
-/// directory below it that has one (like xCAT's BaseOS/AppStream search), sorted; when there is
-/// none, `dir` itself if it holds `.rpm` files (it will be scanned).
+/// Find repositories below `dir`: every directory at or below it that has
+/// `repodata/repomd.xml` (like xCAT's recursive `repodata` search: a DVD root repo and its
+/// BaseOS/AppStream sub-repositories), `dir` first, then sorted; when there is none, `dir`
+/// itself if it holds `.rpm` files (it will be scanned).
 pub fn find_repos(dir: &Path) -> Result<Vec<PathBuf>, RepoError> {
     if !dir.is_dir() {
         return Err(RepoError::Io {
             path: dir.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
         });
-    }
-    if has_repomd(dir) {
-        return Ok(vec![dir.to_path_buf()]);
     }
     let mut found = Vec::new();
     let mut any_rpm = false;
@@ -142,9 +140,10 @@ pub fn find_repos(dir: &Path) -> Result<Vec<PathBuf>, RepoError> {
                 .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
         })?;
         if entry.file_type().is_dir() {
-            if has_repomd(entry.path()) {
-                found.push(entry.path().to_path_buf());
+            if entry.file_name() == "repodata" {
                 it.skip_current_dir();
+            } else if has_repomd(entry.path()) {
+                found.push(entry.path().to_path_buf());
             }
         } else if entry.path().extension().is_some_and(|e| e == "rpm") {
             any_rpm = true;
