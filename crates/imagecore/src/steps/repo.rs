@@ -89,7 +89,8 @@ impl Step for Repo {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: sub-repositories below a repository root are indexed too
+        2
     }
 
     fn inputs(&self) -> Result<Inputs, Error> {

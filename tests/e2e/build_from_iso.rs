@@ -8,11 +8,12 @@ use osimage_e2e::spine::osimage;
 
 #[test]
 fn iso_pkgdir_is_imported_once_and_installed_from() {
-    require!(missing_tool().is_none(), "needs rpmbuild, createrepo_c, xorriso");
+    require!(
+        missing_tool().is_none(),
+        "needs rpmbuild, createrepo_c, xorriso"
+    );
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    if let Ok(d) = std::env::var("KEEP") { std::fs::create_dir_all(&d).unwrap(); }
-    let dir = &std::env::var("KEEP").map(std::path::PathBuf::from).unwrap_or(dir.to_path_buf());
     let rpms = dir.join("rpms");
     std::fs::create_dir_all(&rpms).unwrap();
     let base = build_rpm(dir, &rpms, "basepkg", "1.0", "").unwrap();
@@ -46,7 +47,14 @@ fn iso_pkgdir_is_imported_once_and_installed_from() {
     // second plan: everything cached, the ISO is not re-hashed beyond its stamp
     let o = osimage(&["plan", "iso.toml", "--cache-dir", "c", "--json"], dir);
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(plan["nodes"].as_array().unwrap().iter().all(|n| n["state"] == "cached"), "{plan}");
+    assert!(
+        plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "cached"),
+        "{plan}"
+    );
     // the same media through a media: reference
     std::fs::write(dir.join("media.toml"), spec("media:rocky9.4/x86_64")).unwrap();
     let o = osimage(&["build", "media.toml", "--cache-dir", "c"], dir);

@@ -1,0 +1,21 @@
+//! End-to-end tests: the `osimage` binary and the library against real tools (rpm, dnf,
+//! createrepo_c, GNU cpio, zstd, xorriso, qemu). One module per area; fixtures live in the
+//! `osimage-e2e` library (`tests/src/`). These run as integration tests of `imagecli`, so cargo
+//! builds the `osimage` binary they call before running them.
+
+mod build_from_iso;
+mod build_packages;
+mod copycds_e2e;
+mod copycds_robust;
+mod install_conformance;
+mod install_dnf;
+mod install_hostile;
+mod install_scriptlets;
+mod lock_cli;
+mod pack_rpm;
+mod repo_read;
+mod solve_oracle;
+mod solve_universe;
+mod spine_capture;
+mod spine_crash;
+mod store_cli;
