@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::BootError;
 use super::elf::{elf_closure, resolve_in_root};
 use super::kernel::KernelChoice;
-use super::modinfo::{read_module, uncompressed_rel};
+use super::modinfo::{ModInfo, modinfo, module_name, read_module, uncompressed_rel};
 use super::modules::DriverSet;
 
 /// The `/init` program of every osimage initrd (busybox sh; documented in its header).
@@ -143,6 +143,7 @@ pub fn stage_initrd(
 
     // modules, decompressed (busybox insmod reads plain .ko), in load order
     let kdir = staging.join("lib/modules").join(&kernel.version);
+    mkdir(&kdir)?;
     let mut rels = Vec::new();
     for m in &opts.drivers.modules {
         let rel = m
@@ -156,15 +157,19 @@ pub fn stage_initrd(
             })?;
         rels.push((m.clone(), uncompressed_rel(&rel.to_string_lossy())));
     }
-    rels.par_iter()
-        .try_for_each(|(src, rel)| -> Result<(), BootError> {
+    let infos: Vec<ModInfo> = rels
+        .par_iter()
+        .map(|(src, rel)| -> Result<ModInfo, BootError> {
             let data = read_module(src)?;
             let dst = kdir.join(rel);
             if let Some(p) = dst.parent() {
                 mkdir(p)?;
             }
-            write_file(&dst, &data, 0o644)
-        })?;
+            write_file(&dst, &data, 0o644)?;
+            modinfo(src, &data)
+        })
+        .collect::<Result<_, _>>()?;
+    write_depmod(&kdir, &rels, &infos)?;
     let mut list = format!("# kernel {}\n", kernel.version);
     for (_, rel) in &rels {
         list.push_str(rel);
@@ -192,6 +197,62 @@ pub fn stage_initrd(
         copy_file(fw, &dst)?;
     }
     Ok(())
+}
+
+/// Our depmod for the initrd's subset: `modules.dep` (transitive dependencies, nearest first,
+/// as depmod writes them) and `modules.alias`, so that the kernel's `request_module` (through
+/// busybox `/sbin/modprobe`) finds the modules that are there.
+fn write_depmod(
+    kdir: &Path,
+    rels: &[(PathBuf, String)],
+    infos: &[ModInfo],
+) -> Result<(), BootError> {
+    let mut by_name = std::collections::HashMap::new();
+    for ((_, rel), info) in rels.iter().zip(infos) {
+        if let Some(n) = rel.rsplit('/').next().and_then(module_name) {
+            by_name.insert(n, (rel.as_str(), info));
+        }
+    }
+    fn walk<'a>(
+        n: &str,
+        by_name: &std::collections::HashMap<String, (&'a str, &'a ModInfo)>,
+        seen: &mut std::collections::HashSet<String>,
+        out: &mut Vec<&'a str>,
+    ) {
+        let Some((rel, info)) = by_name.get(n) else {
+            return;
+        };
+        if !seen.insert(n.to_string()) {
+            return;
+        }
+        for d in &info.depends {
+            walk(d, by_name, seen, out);
+        }
+        out.push(rel);
+    }
+    let mut dep = String::new();
+    let mut alias = String::from("# Aliases extracted from modules themselves.\n");
+    for ((_, rel), info) in rels.iter().zip(infos) {
+        let mut order = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for d in &info.depends {
+            walk(d, &by_name, &mut seen, &mut order);
+        }
+        order.reverse();
+        dep.push_str(&format!("{rel}:"));
+        for d in order {
+            dep.push(' ');
+            dep.push_str(d);
+        }
+        dep.push('\n');
+        if let Some(n) = rel.rsplit('/').next().and_then(module_name) {
+            for a in &info.alias {
+                alias.push_str(&format!("alias {a} {n}\n"));
+            }
+        }
+    }
+    write_file(&kdir.join("modules.dep"), dep.as_bytes(), 0o644)?;
+    write_file(&kdir.join("modules.alias"), alias.as_bytes(), 0o644)
 }
 
 /// A `/bin/sh` init for `osimage test`: prints what it sees, then `marker`, and powers off.

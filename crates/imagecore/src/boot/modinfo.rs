@@ -76,6 +76,8 @@ pub(crate) struct ModInfo {
     pub post: Vec<String>,
     /// `firmware=` file names, relative to `/lib/firmware`.
     pub firmware: Vec<String>,
+    /// `alias=` patterns.
+    pub alias: Vec<String>,
 }
 
 /// Parse the `.modinfo` section of a (decompressed) module.
@@ -105,6 +107,7 @@ pub(crate) fn modinfo(path: &Path, data: &[u8]) -> Result<ModInfo, BootError> {
                 .extend(value.split(',').filter(|s| !s.is_empty()).map(normalize)),
             "softdep" => parse_softdep(value, &mut info.pre, &mut info.post),
             "firmware" => info.firmware.push(value.to_string()),
+            "alias" => info.alias.push(value.to_string()),
             _ => {}
         }
     }

@@ -8,13 +8,18 @@
 //!
 //! Extras over a plain dependency walk:
 //! - softdeps (`softdep=pre: … post: …` in `.modinfo`): loaded before / after the module;
+//!   every `softdep=` entry counts (kmod applies only the last one of a module, e.g. btrfs has
+//!   four), and names may be aliases (`crypto-crc32c`), resolved through `modules.alias` or,
+//!   without it, through every module's `alias=` fields;
 //! - `virtio_pci`, the PCI transport, whenever a virtio device driver is in the set: it is bound
 //!   only through `modules.alias`, never a dependency, and without it there is no `/dev/vda`;
 //! - firmware named by `firmware=` that exists under `lib/firmware` (also `.xz`/`.zst`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use super::BootError;
@@ -155,8 +160,9 @@ struct ModIndex {
     dep: Option<HashMap<String, Vec<String>>>,
     /// Names built into the kernel (`modules.builtin`).
     builtin: HashSet<String>,
-    /// `modules.alias`: exact alias -> module name (for softdeps that name an alias).
-    alias: HashMap<String, String>,
+    /// `modules.alias`: exact alias -> module names (for softdeps that name an alias); `None`
+    /// until needed when the tree has no `modules.alias` (then built from every `.modinfo`).
+    alias: OnceLock<HashMap<String, Vec<String>>>,
 }
 
 impl ModIndex {
@@ -230,21 +236,17 @@ impl ModIndex {
                     .collect()
             })
             .unwrap_or_default();
-        let alias = read_opt(&dir.join("modules.alias"))?
-            .map(|t| {
-                t.lines()
-                    .filter_map(|l| {
-                        let mut w = l.split_whitespace();
-                        match (w.next(), w.next(), w.next()) {
-                            (Some("alias"), Some(a), Some(m)) => {
-                                Some((a.to_string(), normalize(m)))
-                            }
-                            _ => None,
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let alias = OnceLock::new();
+        if let Some(t) = read_opt(&dir.join("modules.alias"))? {
+            let mut m: HashMap<String, Vec<String>> = HashMap::new();
+            for l in t.lines() {
+                let mut w = l.split_whitespace();
+                if let (Some("alias"), Some(a), Some(name)) = (w.next(), w.next(), w.next()) {
+                    m.entry(normalize(a)).or_default().push(normalize(name));
+                }
+            }
+            let _ = alias.set(m);
+        }
         Ok(ModIndex {
             dir: dir.to_path_buf(),
             by_name,
@@ -252,6 +254,35 @@ impl ModIndex {
             builtin,
             alias,
         })
+    }
+}
+
+impl ModIndex {
+    /// The modules an alias names (exact match, `-` and `_` alike, as kmod compares them); reads every module's `.modinfo` (in parallel)
+    /// the first time when the tree has no `modules.alias`, as depmod would.
+    fn alias(&self, name: &str) -> Result<Vec<String>, BootError> {
+        if self.alias.get().is_none() {
+            let pairs: Vec<(String, Vec<String>)> = self
+                .by_name
+                .par_iter()
+                .map(|(n, rel)| -> Result<(String, Vec<String>), BootError> {
+                    let p = self.dir.join(rel);
+                    Ok((n.clone(), modinfo(&p, &read_module(&p)?)?.alias))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut m: HashMap<String, Vec<String>> = HashMap::new();
+            for (n, aliases) in pairs {
+                for a in aliases {
+                    m.entry(normalize(&a)).or_default().push(n.clone());
+                }
+            }
+            let _ = self.alias.set(m);
+        }
+        Ok(self
+            .alias
+            .get()
+            .and_then(|m| m.get(name).cloned())
+            .unwrap_or_default())
     }
 }
 
@@ -333,10 +364,14 @@ impl Walk<'_> {
     fn visit_soft(&mut self, name: &str) -> Result<(), BootError> {
         if self.index.by_name.contains_key(name) {
             self.visit(name)?;
-        } else if let Some(real) = self.index.alias.get(name).cloned() {
-            self.visit(&real)?;
         } else {
-            tracing::debug!(softdep = name, "softdep not found, skipped");
+            let real = self.index.alias(name)?;
+            if real.is_empty() {
+                tracing::debug!(softdep = name, "softdep not found, skipped");
+            }
+            for r in real {
+                self.visit(&r)?;
+            }
         }
         Ok(())
     }

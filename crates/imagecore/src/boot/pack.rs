@@ -42,8 +42,7 @@ pub fn pack_initrd(staging: &Path, out: &Path, level: i32) -> Result<(), BootErr
 
 /// Write the newc archive of `dir` (entries sorted, the root itself left out) to `w`.
 pub(crate) fn write_newc<W: Write>(dir: &Path, w: &mut W) -> Result<(), BootError> {
-    let mut ino = 1u32;
-    for entry in WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+    for (ino, entry) in (1u32..).zip(WalkDir::new(dir).min_depth(1).sort_by_file_name()) {
         let entry = entry.map_err(|e| {
             let p = e.path().unwrap_or(dir).to_path_buf();
             BootError::io(p, io::Error::other(e.to_string()))
@@ -93,7 +92,6 @@ pub(crate) fn write_newc<W: Write>(dir: &Path, w: &mut W) -> Result<(), BootErro
             .nlink(if ft.is_dir() { 2 } else { 1 })
             .mtime(0)
             .write(&mut *w, size);
-        ino += 1;
         ew.write_all(&data).map_err(|e| BootError::io(path, e))?;
         ew.finish().map_err(|e| BootError::io(path, e))?;
     }

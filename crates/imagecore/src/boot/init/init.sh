@@ -162,7 +162,7 @@ EOT
 }
 
 # ---------------------------------------------------------------- root image
-mount -t tmpfs -o "mode=0755,size=$rootlimit" rootfs /newroot || fail "cannot mount a tmpfs of size $rootlimit at /newroot"
+mount -t tmpfs -o "mode=0755,size=$rootlimit" newroot /newroot || fail "cannot mount a tmpfs of size $rootlimit at /newroot"
 breakpoint pre-unpack
 
 if [ -n "$imgurl" ]; then
