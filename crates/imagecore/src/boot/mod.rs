@@ -164,6 +164,9 @@ pub enum BootError {
         /// What is wrong and what to write instead.
         why: String,
     },
+    /// Packing the initrd failed.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// Something not built yet.
     #[error("not implemented: {0}")]
     NotImplemented(String),

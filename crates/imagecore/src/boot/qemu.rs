@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::BootError;
+use crate::archive::{Compress, pad_stream};
 
 /// One boot to run.
 #[derive(Clone, Debug)]
@@ -155,9 +156,11 @@ fn tail(log: &[u8], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Pad a zstd file to a multiple of 512 bytes with a zstd *skippable frame* (magic
-/// `0x184D2A50`), so that a raw disk made of it decompresses without trailing garbage (a disk
-/// is whole sectors; qemu zero-fills the last one, which `zstd -d` rejects).
+/// Pad an archive file in place to a multiple of 512 bytes in a form its decompressor accepts
+/// (a zstd *skippable frame*, an empty gzip member, xz stream padding, zeros after plain cpio;
+/// see [`crate::archive::pad_stream`]), so that a raw disk made of it decompresses without
+/// trailing garbage: a disk is whole sectors and qemu zero-fills the last one, which `zstd -d`
+/// rejects. For archives that [`crate::archive::pack_dir`] writes, prefer its `pad_to` option.
 pub fn pad_to_sector(path: &Path) -> Result<(), BootError> {
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -165,31 +168,31 @@ pub fn pad_to_sector(path: &Path) -> Result<(), BootError> {
         .open(path)
         .map_err(|e| BootError::io(path, e))?;
     let size = f.metadata().map_err(|e| BootError::io(path, e))?.len();
-    let mut pad = (512 - size % 512) % 512;
-    if pad == 0 {
-        return Ok(());
-    }
-    let mut head = [0u8; 4];
+    let mut head = [0u8; 6];
     f.seek(SeekFrom::Start(0))
         .map_err(|e| BootError::io(path, e))?;
     f.read_exact(&mut head)
         .map_err(|e| BootError::io(path, e))?;
-    if u32::from_le_bytes(head) != 0xFD2F_B528 {
+    let codec = if head[..4] == [0x28, 0xb5, 0x2f, 0xfd] {
+        Compress::Zstd {
+            level: 3,
+            threads: 0,
+        }
+    } else if head[..2] == [0x1f, 0x8b] {
+        Compress::Gzip { level: 6 }
+    } else if head == [0xfd, b'7', b'z', b'X', b'Z', 0] {
+        Compress::Xz { level: 6 }
+    } else if &head == b"070701" || &head == b"070702" {
+        Compress::None
+    } else {
         return Err(BootError::BadOption {
             option: "pad_to_sector".into(),
             value: path.display().to_string(),
-            why: "not a zstd file; only zstd root images can be padded with a skippable frame"
-                .into(),
+            why: "not a cpio, zstd, gzip or xz archive".into(),
         });
-    }
-    if pad < 8 {
-        pad += 512;
-    }
-    let mut frame = Vec::with_capacity(pad as usize);
-    frame.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
-    frame.extend_from_slice(&((pad - 8) as u32).to_le_bytes());
-    frame.resize(pad as usize, 0);
-    f.write_all(&frame).map_err(|e| BootError::io(path, e))
+    };
+    let pad = pad_stream(size, 512, &codec)?;
+    f.write_all(&pad).map_err(|e| BootError::io(path, e))
 }
 
 #[cfg(test)]
@@ -210,8 +213,8 @@ mod tests {
             pad_to_sector(&p).unwrap();
             assert_eq!(std::fs::read(&p).unwrap().len(), bytes.len());
         }
-        let p = t.path().join("plain");
-        std::fs::write(&p, b"070701").unwrap();
+        let p = t.path().join("junk");
+        std::fs::write(&p, b"not an archive").unwrap();
         assert!(pad_to_sector(&p).is_err());
     }
 }
