@@ -3,6 +3,10 @@
 //! `osimage-e2e` library (`tests/src/`). These run as integration tests of `imagecli`, so cargo
 //! builds the `osimage` binary they call before running them.
 
+mod boot_bench;
+mod boot_e2e;
+mod boot_fixture;
+mod boot_modules;
 mod build_from_iso;
 mod build_packages;
 mod copycds_e2e;

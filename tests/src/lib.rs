@@ -2,6 +2,7 @@
 //! real tools, and comparing trees. One module per area.
 
 pub mod install;
+pub mod minidistro;
 pub mod iso;
 pub mod oracle;
 pub mod rpmbuild;

@@ -32,6 +32,8 @@ enum Cmd {
     Lock(commands::lock::LockArgs),
     /// Import install media (ISO, directory, block device) without mounting it.
     Copycds(commands::copycds::CopycdsArgs),
+    /// Boot the built kernel + initrd + root image under qemu and wait for a marker.
+    Test(commands::test::TestArgs),
     /// Install RPMs into a root directory without a spec (like `dnf --installroot`).
     Install(commands::install::InstallArgs),
     /// Write repodata for a directory of RPMs.
@@ -54,6 +56,7 @@ fn main() {
         Cmd::Lock(a) => commands::lock::run(a),
         Cmd::Createrepo(a) => commands::createrepo::run(a),
         Cmd::Install(a) => commands::install::run(a),
+        Cmd::Test(a) => commands::test::run(a),
         Cmd::Copycds(a) => commands::copycds::run(a),
     };
     std::process::exit(commands::finish(code));

@@ -9,6 +9,7 @@ pub mod install;
 pub mod lock;
 pub mod plan;
 pub mod show;
+pub mod test;
 
 use std::path::PathBuf;
 
