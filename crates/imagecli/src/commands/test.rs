@@ -8,8 +8,8 @@ use imagecore::boot::{self, BootTest};
 /// Arguments of `osimage test`.
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
-    /// The osimage spec whose built artifacts to boot (needs the build graph; use the explicit
-    /// --kernel/--initrd/--rootimg form meanwhile).
+    /// The osimage spec whose built artifacts (rootimgdir/kernel, initrd-stateless.zst,
+    /// rootimg.cpio.*) to boot.
     pub spec: Option<PathBuf>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
@@ -40,17 +40,14 @@ pub struct TestArgs {
 
 /// Run `osimage test`; exit code 0 only when the marker was seen.
 pub fn run(args: TestArgs) -> anyhow::Result<i32> {
-    let (Some(kernel), Some(initrd), Some(rootimg)) = (args.kernel, args.initrd, args.rootimg)
-    else {
-        let spec = args
-            .spec
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        eprintln!(
-            "osimage test {spec}: not implemented: booting a spec's build outputs needs the build graph; \
-             pass --kernel K --initrd I --rootimg R"
-        );
-        return Ok(2);
+    let (kernel, initrd, rootimg) = match (args.kernel, args.initrd, args.rootimg, &args.spec) {
+        (Some(k), Some(i), Some(r), _) => (k, i, r),
+        (_, _, _, Some(spec)) => {
+            let spec = super::load_spec(spec)?;
+            let a = imagecore::steps::boot_artifacts(&spec)?;
+            (a.kernel, a.initrd, a.rootimg)
+        }
+        _ => anyhow::bail!("usage: osimage test SPEC, or osimage test --kernel K --initrd I --rootimg R"),
     };
     let tmp = std::env::temp_dir().join(format!("osimage-test-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;

@@ -104,3 +104,32 @@ pub fn not_implemented(stage: &str, issue: u32) -> Error {
         "{stage} stage (tracked in issue {issue}); use a [source] rootimg capture spec meanwhile"
     ))
 }
+
+/// Materialise only part of a tree: every directory and symlink (cheap, and keeps usrmerge
+/// links and parents intact) plus the files and other entries for which `keep` is true.
+pub fn materialize_subset(
+    store: &Store,
+    m: &Manifest,
+    dir: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(), Error> {
+    use crate::tree::Kind;
+    let sub = Manifest {
+        entries: m
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::Dir | Kind::Symlink { .. }) || keep(&e.path))
+            .cloned()
+            .collect(),
+    };
+    crate::tree::materialize(store, &sub, dir)?;
+    Ok(())
+}
+
+/// `lib/modules/<v>/…` or `usr/lib/modules/<v>/…`: the kernel version `<v>` and the rest.
+pub fn modules_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path
+        .strip_prefix("usr/lib/modules/")
+        .or_else(|| path.strip_prefix("lib/modules/"))?;
+    Some(rest.split_once('/').unwrap_or((rest, "")))
+}
