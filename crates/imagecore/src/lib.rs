@@ -24,6 +24,7 @@
 
 pub mod archive;
 pub mod boot;
+pub mod demo;
 pub mod error;
 pub mod graph;
 pub mod hash;
