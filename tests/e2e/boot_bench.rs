@@ -14,7 +14,9 @@ use osimage_e2e::{require, tools};
 #[test]
 fn initrd_build_vs_modprobe_cpio_zstd() {
     require!(
-        tools::is_root() && minidistro::TOOLS.iter().all(|t| tools::have(t)) && tools::have("modprobe"),
+        tools::is_root()
+            && minidistro::TOOLS.iter().all(|t| tools::have(t))
+            && tools::have("modprobe"),
         "needs root, rpmbuild, rpm, apt-get, dpkg-deb, depmod, xz, modprobe"
     );
     let md = minidistro::build().unwrap();
@@ -33,7 +35,10 @@ fn initrd_build_vs_modprobe_cpio_zstd() {
     let set = boot::module_closure(&k.modules_dir, &[], &drivers).unwrap();
     let t_closure = t0.elapsed().as_secs_f64();
     let staging = t.path().join("ours");
-    let opts = InitrdOptions { drivers: set, ..Default::default() };
+    let opts = InitrdOptions {
+        drivers: set,
+        ..Default::default()
+    };
     boot::stage_initrd(&root, &k, &opts, &staging).unwrap();
     let t_stage = t0.elapsed().as_secs_f64();
     let ours = t.path().join("ours.zst");
@@ -62,10 +67,16 @@ depmod -b $S $K
         mods = drivers.join(" ")
     );
     let t1 = Instant::now();
-    let st = Command::new("bash").arg("-c").arg(&script).status().unwrap();
+    let st = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
     assert!(st.success());
     let t_theirs = t1.elapsed().as_secs_f64();
-    let theirs_size = std::fs::metadata(t.path().join("theirs.zst")).unwrap().len();
+    let theirs_size = std::fs::metadata(t.path().join("theirs.zst"))
+        .unwrap()
+        .len();
 
     let kos = |dir: &std::path::Path| -> BTreeSet<String> {
         walkdir::WalkDir::new(dir)
@@ -79,12 +90,20 @@ depmod -b $S $K
     let b = kos(&t.path().join("theirs/usr/lib/modules"));
     // we add every softdep= entry; modprobe only the last one (see boot_modules.rs)
     let extra: BTreeSet<&String> = a.difference(&b).collect();
-    assert!(b.is_subset(&a), "modprobe has modules we lack: {:?}", b.difference(&a).collect::<Vec<_>>());
+    assert!(
+        b.is_subset(&a),
+        "modprobe has modules we lack: {:?}",
+        b.difference(&a).collect::<Vec<_>>()
+    );
     eprintln!(
         "BENCH initrd ({} modules{}): osimage {:.2} s (closure {:.2} s, staged {:.2} s), {} bytes; \
          modprobe+cp+depmod+cpio+zstd -19 {:.2} s, {} bytes",
         a.len(),
-        if extra.is_empty() { String::new() } else { format!(", +{extra:?}") },
+        if extra.is_empty() {
+            String::new()
+        } else {
+            format!(", +{extra:?}")
+        },
         t_ours,
         t_closure,
         t_stage,

@@ -68,6 +68,13 @@ fn build(variant: KernelVariant, with_zstd: bool, stamp: &str) -> Built {
     minidistro::pack_root(&root, &rootimg, &[]).unwrap();
     boot::pad_to_sector(&rootimg).unwrap();
     assert_eq!(std::fs::metadata(&rootimg).unwrap().len() % 512, 0);
+    if let Some(keep) = std::env::var_os("OSIMAGE_BOOT_KEEP") {
+        // debugging aid: keep the artifacts of the last build
+        std::fs::create_dir_all(&keep).unwrap();
+        for p in [&kernel, &initrd, &rootimg] {
+            std::fs::copy(p, std::path::Path::new(&keep).join(p.file_name().unwrap())).unwrap();
+        }
+    }
     Built {
         _dir: dir,
         kernel,
@@ -199,5 +206,73 @@ fn image_without_zstd_fails_loudly_not_silently() {
     assert!(
         msg.contains("INITRD-FAIL: root image is zstd but this initrd has no zstd"),
         "{msg}"
+    );
+}
+
+#[test]
+fn boots_from_imgurl_over_restricted_user_network() {
+    require!(
+        preconditions(),
+        "needs root, rpmbuild, rpm, apt-get, dpkg-deb, depmod, xz, cpio, zstd, qemu-system-x86_64"
+    );
+    let b = build(KernelVariant::Plain, true, "postinstall ran (imgurl)");
+    // qemu runs this for each guest connection to 10.0.2.100:80 (no host socket): it reads the
+    // request and answers with the root image, like an HTTP server would
+    let t = tempfile::tempdir().unwrap();
+    let responder = t.path().join("http.sh");
+    std::fs::write(
+        &responder,
+        format!(
+            "#!/bin/sh\nwhile read -r line; do [ -z \"$(printf %s \"$line\" | tr -d '\\r')\" ] && break; done\n\
+             printf 'HTTP/1.0 200 OK\\r\\nContent-Type: application/octet-stream\\r\\nContent-Length: %s\\r\\n\\r\\n' \"$(stat -c %s '{img}')\"\n\
+             cat '{img}'\n",
+            img = b.rootimg.display()
+        ),
+    )
+    .unwrap();
+    let st = Command::new("chmod")
+        .arg("755")
+        .arg(&responder)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let extra = vec![
+        "-netdev".to_string(),
+        format!(
+            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:{}",
+            responder.display()
+        ),
+        "-device".to_string(),
+        "virtio-net-pci,netdev=n0".to_string(),
+    ];
+    let out = boot::boot_test_with(
+        &BootTest {
+            kernel: b.kernel.clone(),
+            initrd: b.initrd.clone(),
+            rootimg: b.rootimg.clone(),
+            timeout: Duration::from_secs(240),
+            marker: minidistro::MARKER.to_string(),
+            append: "imgurl=http://10.0.2.100/install/netboot/rootimg.cpio.zst rd.faildelay=1"
+                .to_string(),
+        },
+        &extra,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "{}\nmarker after {:.1} s",
+        initrd_lines(&out.log),
+        out.seconds_to_marker
+    );
+    assert!(out.log.contains("configured by DHCP"), "{}", out.log_tail);
+    assert!(
+        out.log.contains("downloading http://10.0.2.100/"),
+        "{}",
+        out.log_tail
+    );
+    assert!(
+        out.log
+            .contains("stateless-init: postinstall stamp: postinstall ran (imgurl)"),
+        "{}",
+        out.log_tail
     );
 }

@@ -187,6 +187,60 @@ fn driver_errors_and_defaults() {
     // a kernel asked for by -k that is not there
     let e = boot::select_kernel(t.path(), Some("5.14.0-70.el9.x86_64"), None).unwrap_err();
     assert!(e.to_string().contains(&md.kver), "{e}");
+    // firmware named by modinfo is taken only when the image has it (tg3 names tigon/*.bin)
+    let d = boot::module_closure(&k.modules_dir, &[], &["tg3".into()]).unwrap();
+    assert!(d.firmware.is_empty());
+    let fw = t.path().join("usr/lib/firmware/tigon/tg3_tso5.bin");
+    std::fs::create_dir_all(fw.parent().unwrap()).unwrap();
+    std::fs::write(&fw, b"fw").unwrap();
+    let d = boot::module_closure(&k.modules_dir, &[], &["tg3".into()]).unwrap();
+    assert_eq!(d.firmware.len(), 1, "{:?}", d.firmware);
+    assert!(d.firmware[0].ends_with("firmware/tigon/tg3_tso5.bin"));
+    let staging = tempfile::tempdir().unwrap();
+    let opts = boot::InitrdOptions {
+        drivers: d,
+        ..Default::default()
+    };
+    boot::stage_initrd(t.path(), &k, &opts, staging.path()).unwrap();
+    assert!(
+        staging
+            .path()
+            .join("lib/firmware/tigon/tg3_tso5.bin")
+            .is_file()
+    );
+    assert!(staging.path().join("usr/bin/busybox").is_file());
+    let dep = std::fs::read_to_string(
+        staging
+            .path()
+            .join(format!("lib/modules/{}/modules.dep", md.kver)),
+    )
+    .unwrap();
+    assert!(
+        dep.contains(
+            "kernel/drivers/net/ethernet/broadcom/tg3.ko: kernel/drivers/net/phy/libphy.ko"
+        ),
+        "{dep}"
+    );
+    // the image has no zstd here: the initrd is still built (gzip/xz/cpio root images only)
+    assert!(!staging.path().join("usr/bin/zstd").exists());
+
+    // an image without busybox: a clear error naming the root
+    let nobb = tempfile::tempdir().unwrap();
+    minidistro::install(&md, nobb.path(), KernelVariant::Plain, true, false).unwrap();
+    let k2 = boot::select_kernel(nobb.path(), None, None).unwrap();
+    let e = boot::stage_initrd(
+        nobb.path(),
+        &k2,
+        &boot::InitrdOptions::default(),
+        &nobb.path().join("st"),
+    )
+    .unwrap_err();
+    assert!(matches!(e, boot::BootError::NoBusybox { .. }), "{e}");
+    assert!(
+        e.to_string().contains("add busybox to the package list"),
+        "{e}"
+    );
+
     // image without a kernel
     let empty = tempfile::tempdir().unwrap();
     minidistro::install(&md, empty.path(), KernelVariant::None, false, true).unwrap();

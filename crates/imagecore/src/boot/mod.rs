@@ -25,7 +25,7 @@ pub use initrd::{INIT_SCRIPT, InitrdOptions, stage_initrd, test_init_script, wit
 pub use kernel::{KernelChoice, list_kernels, select_kernel};
 pub use modules::{DriverSet, default_netdrivers, module_closure};
 pub use pack::pack_initrd;
-pub use qemu::{BootOutcome, BootTest, boot_test, pad_to_sector};
+pub use qemu::{BootOutcome, BootTest, boot_test, boot_test_with, pad_to_sector};
 
 /// Errors of this module. Each names the file or directory involved and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,12 @@ pub struct BootOutcome {
 
 /// Boot and wait for the marker. `Ok` only when the marker was seen.
 pub fn boot_test(t: &BootTest) -> Result<BootOutcome, BootError> {
+    boot_test_with(t, &[])
+}
+
+/// [`boot_test`] with extra qemu arguments, e.g. a restricted user-mode network for `imgurl=`
+/// (`-netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:… -device virtio-net-pci,netdev=n0`).
+pub fn boot_test_with(t: &BootTest, extra_qemu_args: &[String]) -> Result<BootOutcome, BootError> {
     for p in [&t.kernel, &t.initrd, &t.rootimg] {
         std::fs::metadata(p).map_err(|e| BootError::io(p, e))?;
     }
@@ -82,6 +88,7 @@ pub fn boot_test(t: &BootTest) -> Result<BootOutcome, BootError> {
         "file={},format=raw,if=virtio,readonly=on",
         t.rootimg.display().to_string().replace(',', ",,")
     ))
+    .args(extra_qemu_args)
     .stdin(Stdio::null())
     .stdout(log_file)
     .stderr(log_err);
