@@ -12,6 +12,7 @@ mod build_from_iso;
 mod build_packages;
 mod copycds_e2e;
 mod copycds_robust;
+mod demo;
 mod install_conformance;
 mod install_dnf;
 mod install_hostile;

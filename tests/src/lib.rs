@@ -2,8 +2,8 @@
 //! real tools, and comparing trees. One module per area.
 
 pub mod install;
-pub mod minidistro;
 pub mod iso;
+pub mod minidistro;
 pub mod oracle;
 pub mod rpmbuild;
 pub mod spine;

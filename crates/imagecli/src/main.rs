@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Build a demo image from a repository it generates (no ISO, no network).
+    Demo(commands::demo::DemoArgs),
     /// Build the image: run every node whose output is not cached.
     Build(commands::build::BuildArgs),
     /// Show, per node, whether it will rebuild and which input changed.
@@ -48,6 +50,7 @@ fn main() {
     let cli = Cli::parse();
     commands::init_logging(&cli.log);
     let code = match cli.cmd {
+        Cmd::Demo(a) => commands::demo::run(a),
         Cmd::Build(a) => commands::build::run(a),
         Cmd::Plan(a) => commands::plan::run(a),
         Cmd::Graph(a) => commands::graph::run(a),

@@ -4,6 +4,7 @@ pub mod build;
 pub mod cache;
 pub mod copycds;
 pub mod createrepo;
+pub mod demo;
 pub mod graph;
 pub mod install;
 pub mod lock;

@@ -47,7 +47,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
             let a = imagecore::steps::boot_artifacts(&spec)?;
             (a.kernel, a.initrd, a.rootimg)
         }
-        _ => anyhow::bail!("usage: osimage test SPEC, or osimage test --kernel K --initrd I --rootimg R"),
+        _ => anyhow::bail!(
+            "usage: osimage test SPEC, or osimage test --kernel K --initrd I --rootimg R"
+        ),
     };
     let tmp = std::env::temp_dir().join(format!("osimage-test-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;

@@ -19,6 +19,9 @@ pub use packages::demo_packages;
 pub const SPEC: &str = "demo.toml";
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -36,14 +39,24 @@ fn chmod_x(path: &Path) -> Result<(), Error> {
 pub fn write_demo(dir: &Path) -> Result<PathBuf, Error> {
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).map_err(|e| Error::io(&repo, e))?;
+    let mut changed = !repo.join("repodata/repomd.xml").is_file();
     for (name, pkg) in demo_packages()? {
         let path = repo.join(name);
-        pkg.write_file(&path).map_err(|e| Error::Step {
+        let mut bytes = Vec::new();
+        pkg.write(&mut bytes).map_err(|e| Error::Step {
             node: "demo".into(),
             message: format!("{}: writing the package failed: {e}", path.display()),
         })?;
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+            changed = true;
+        }
     }
-    crate::repo::createrepo(&repo, None)?;
+    // repodata carries timestamps: rewrite it only when a package changed, so that running
+    // the demo again is a pure cache hit
+    if changed {
+        crate::repo::createrepo(&repo, None)?;
+    }
     write(
         &dir.join("compute.pkglist"),
         "# xCAT pkglist grammar: one package per line, passes, includes\n\
@@ -56,7 +69,10 @@ pub fn write_demo(dir: &Path) -> Result<PathBuf, Error> {
          echo \"image $IMG_NAME ($2 $3 $4) customised by postinstall\" > \"$1/etc/demo-postinstall\"\n",
     )?;
     chmod_x(&post)?;
-    write(&dir.join("files/hosts"), "127.0.0.1 localhost\n10.0.0.1 mgmt\n")?;
+    write(
+        &dir.join("files/hosts"),
+        "127.0.0.1 localhost\n10.0.0.1 mgmt\n",
+    )?;
     write(&dir.join("compute.synclist"), "files/hosts -> /etc/hosts\n")?;
     write(
         &dir.join("compute.exlist"),

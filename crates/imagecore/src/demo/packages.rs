@@ -30,16 +30,19 @@ fn builder(name: &str, version: &str, arch: &str, summary: &str) -> PackageBuild
 fn shell_files() -> Result<Vec<(PathBuf, String)>, Error> {
     let sh = std::fs::canonicalize("/bin/sh").map_err(|e| Error::io("/bin/sh", e))?;
     let closure = crate::boot::elf_closure(Path::new("/"), &[&sh.to_string_lossy()])?;
-    let mut out = Vec::new();
+    let mut out: Vec<(PathBuf, String)> = Vec::new();
     for p in closure {
-        let real = std::fs::canonicalize(&p).map_err(|e| Error::io(&p, e))?;
-        let shown = p.to_string_lossy().into_owned();
-        let dest = if shown.starts_with("/usr/") {
-            shown
-        } else {
-            format!("/usr{shown}")
-        };
-        out.push((real, dest));
+        let host = Path::new("/").join(&p);
+        let real = std::fs::canonicalize(&host).map_err(|e| Error::io(&host, e))?;
+        if real.is_dir() {
+            continue; // a usrmerge link such as lib64 -> usr/lib64: the skeleton has it
+        }
+        let rel = p.to_string_lossy().trim_start_matches('/').to_string();
+        let rel = rel.strip_prefix("usr/").unwrap_or(&rel).to_string();
+        let dest = format!("/usr/{rel}");
+        if !out.iter().any(|(_, d)| *d == dest) {
+            out.push((real, dest));
+        }
     }
     Ok(out)
 }
@@ -61,7 +64,12 @@ pub fn demo_packages() -> Result<Vec<(String, rpm::Package)>, Error> {
     };
 
     // filesystem: the usrmerged skeleton (like RHEL 9's filesystem package)
-    let mut fs = builder("demo-filesystem", "1.0", "noarch", "Demo directory skeleton");
+    let mut fs = builder(
+        "demo-filesystem",
+        "1.0",
+        "noarch",
+        "Demo directory skeleton",
+    );
     for (d, mode) in [
         ("/etc", 0o755),
         ("/usr", 0o755),
@@ -82,7 +90,12 @@ pub fn demo_packages() -> Result<Vec<(String, rpm::Package)>, Error> {
         fs.with_dir_entry(FileOptions::dir(d).permissions(mode as u16))
             .map_err(|e| err("demo-filesystem", e))?;
     }
-    for (l, t) in [("/bin", "usr/bin"), ("/sbin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64")] {
+    for (l, t) in [
+        ("/bin", "usr/bin"),
+        ("/sbin", "usr/bin"),
+        ("/lib", "usr/lib"),
+        ("/lib64", "usr/lib64"),
+    ] {
         fs.with_symlink(FileOptions::symlink(l, t))
             .map_err(|e| err("demo-filesystem", e))?;
     }
@@ -98,7 +111,12 @@ pub fn demo_packages() -> Result<Vec<(String, rpm::Package)>, Error> {
         .map_err(|e| err("demo-release", e))?;
     push(&mut rel, "demo-release")?;
 
-    let mut shell = builder("demo-shell", "1.0", "x86_64", "The build host's /bin/sh, repackaged");
+    let mut shell = builder(
+        "demo-shell",
+        "1.0",
+        "x86_64",
+        "The build host's /bin/sh, repackaged",
+    );
     shell
         .requires(Dependency::any("demo-filesystem"))
         .provides(Dependency::any("/bin/sh"));
@@ -113,7 +131,12 @@ pub fn demo_packages() -> Result<Vec<(String, rpm::Package)>, Error> {
         .map_err(|e| err("demo-shell", e))?;
     push(&mut shell, "demo-shell")?;
 
-    let mut hello = builder("demo-hello", "2.1", "noarch", "Says hello; its %post runs in the image");
+    let mut hello = builder(
+        "demo-hello",
+        "2.1",
+        "noarch",
+        "Says hello; its %post runs in the image",
+    );
     hello
         .requires(Dependency::any("/bin/sh"))
         .requires(Dependency::any("demo-release"))
@@ -123,9 +146,15 @@ pub fn demo_packages() -> Result<Vec<(String, rpm::Package)>, Error> {
             FileOptions::new("/usr/bin/hello").permissions(0o755),
         )
         .map_err(|e| err("demo-hello", e))?
-        .with_file_contents("demo docs (removed by the exlist)\n", FileOptions::new("/usr/share/doc/demo-hello/README").doc())
+        .with_file_contents(
+            "demo docs (removed by the exlist)\n",
+            FileOptions::new("/usr/share/doc/demo-hello/README").doc(),
+        )
         .map_err(|e| err("demo-hello", e))?
-        .with_file_contents("MIT (kept by a + line of the exlist)\n", FileOptions::new("/usr/share/doc/demo-hello/COPYING").doc())
+        .with_file_contents(
+            "MIT (kept by a + line of the exlist)\n",
+            FileOptions::new("/usr/share/doc/demo-hello/COPYING").doc(),
+        )
         .map_err(|e| err("demo-hello", e))?
         .post_install_script(Scriptlet::new(
             "echo \"demo-hello installed (install count $1)\" > /etc/demo-hello.installed",
@@ -134,7 +163,10 @@ pub fn demo_packages() -> Result<Vec<(String, rpm::Package)>, Error> {
 
     let mut motd = builder("demo-motd", "1.0", "noarch", "Message of the day");
     motd.requires(Dependency::greater_eq("demo-hello", "2.0"))
-        .with_file_contents("Welcome to a stateless node built by osimage.\n", FileOptions::new("/etc/motd").config())
+        .with_file_contents(
+            "Welcome to a stateless node built by osimage.\n",
+            FileOptions::new("/etc/motd").config(),
+        )
         .map_err(|e| err("demo-motd", e))?;
     push(&mut motd, "demo-motd")?;
 

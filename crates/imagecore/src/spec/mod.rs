@@ -53,7 +53,7 @@
 //! method = "cpio"
 //! compress = "zstd"           # zstd (level 1..=22) | gzip (1..=9) | xz (0..=9)
 //! level = 3
-//! source_date_epoch = 0       # default DEFAULT_SOURCE_DATE_EPOCH
+//! source_date_epoch = 1767225600  # default DEFAULT_SOURCE_DATE_EPOCH (2026-01-01)
 //! ```
 //!
 //! Relative paths resolve against the directory of the file that names them (so a path in a
@@ -74,9 +74,11 @@ mod to_toml;
 pub use origin::{Located, Origin};
 pub(crate) use resolve::normalize;
 
-/// The `source_date_epoch` used when the spec sets none: 0 (1970-01-01T00:00:00Z), so archives
-/// are reproducible by default.
-pub const DEFAULT_SOURCE_DATE_EPOCH: i64 = 0;
+/// The `source_date_epoch` used when the spec sets none: 2026-01-01T00:00:00Z. Archives are
+/// reproducible by default (mtimes newer than this — files written at build time by
+/// scriptlets and postinstall — are clamped to it), while the older mtimes packages carry are
+/// kept, so `rpm -V` on a node stays quiet about them.
+pub const DEFAULT_SOURCE_DATE_EPOCH: i64 = 1_767_225_600;
 
 /// Errors of this module. Each names `file:line:col` and what to do.
 #[derive(Debug, thiserror::Error)]

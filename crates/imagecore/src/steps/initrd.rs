@@ -89,7 +89,10 @@ impl Step for Initrd {
             .option("netdrivers_defaults", self.defaults)
             .option("rootlimit", &self.rootlimit)
             .option("arch", &self.arch)
-            .option("init", crate::hash::Hash::of(crate::boot::INIT_SCRIPT.as_bytes()));
+            .option(
+                "init",
+                crate::hash::Hash::of(crate::boot::INIT_SCRIPT.as_bytes()),
+            );
         Ok(i)
     }
 
@@ -105,13 +108,26 @@ impl Step for Initrd {
         let m = super::util::parent_tree(ctx, &parents[1..])?;
         let work = super::postinstall::work_dir(ctx.scratch, 1 << 30)?;
         let root = work.path().join("root");
-        let tool_dirs = ["bin/", "sbin/", "lib/", "lib64/", "usr/bin/", "usr/sbin/", "usr/lib/", "usr/lib64/", "etc/ld.so"];
-        super::util::materialize_subset(ctx.store, &m, &root, |p| {
-            match super::util::modules_path(p) {
+        let tool_dirs = [
+            "bin/",
+            "sbin/",
+            "lib/",
+            "lib64/",
+            "usr/bin/",
+            "usr/sbin/",
+            "usr/lib/",
+            "usr/lib64/",
+            "etc/ld.so",
+        ];
+        super::util::materialize_subset(
+            ctx.store,
+            &m,
+            &root,
+            |p| match super::util::modules_path(p) {
                 Some((v, _)) => v == kver,
                 None => tool_dirs.iter().any(|d| p.starts_with(d)),
-            }
-        })?;
+            },
+        )?;
         let k = select_kernel(&root, Some(&kver), None)?;
         let drivers = module_closure(&k.modules_dir, &self.wanted(), &self.netdrivers)?;
         if !drivers.missing_default.is_empty() {
