@@ -23,7 +23,7 @@ fn deps_xml(out: &mut String, tag: &str, deps: &[Dep]) {
     if deps.is_empty() {
         return;
     }
-    let _ = write!(out, "    <rpm:{tag}>\n");
+    let _ = writeln!(out, "    <rpm:{tag}>");
     for d in deps {
         let _ = write!(out, "      <rpm:entry name=\"{}\"", escape(d.name.as_str()));
         if let (Some(flags), Some(evr)) = (d.flags.to_repodata(), &d.evr) {
@@ -42,7 +42,7 @@ fn deps_xml(out: &mut String, tag: &str, deps: &[Dep]) {
         }
         out.push_str("/>\n");
     }
-    let _ = write!(out, "    </rpm:{tag}>\n");
+    let _ = writeln!(out, "    </rpm:{tag}>");
 }
 
 fn version_xml(p: &PackageMeta) -> String {

@@ -222,7 +222,10 @@ fn solve_pass(
         let problem = Problem::new()
             .requirements(reqs.clone())
             .soft_requirements(soft.clone());
-        match solver.solve(problem) {
+        let ts = std::time::Instant::now();
+        let r = solver.solve(problem);
+        tracing::debug!("solve: resolvo pass {pass_no} in {:?}", ts.elapsed());
+        match r {
             Ok(sol) => {
                 let sol: Vec<u32> = sol.into_iter().map(sidx).collect();
                 // Conditional parts whose condition came in (`A if B` where resolvo's

@@ -17,15 +17,16 @@ pub(crate) struct Expanded {
     pub conditional: Vec<(String, String)>,
 }
 
-fn nevra_forms(
-    spec: &str,
-) -> Vec<(
+/// One reading of a spec: (name, version, release, arch, epoch).
+type NevraForm = (
     String,
     Option<String>,
     Option<String>,
     Option<String>,
     Option<u32>,
-)> {
+);
+
+fn nevra_forms(spec: &str) -> Vec<NevraForm> {
     // (name, version, release, arch, epoch) candidates in dnf's order: NEVRA, NEVR, NEV, NA, NAME.
     let mut out = Vec::new();
     let split_arch = |s: &str| {
