@@ -127,6 +127,12 @@ fn universe() -> Vec<PkgSpec> {
         PkgSpec::new("editor", "1.0"),
         PkgSpec::new("games", "1.0"),
         PkgSpec::new("editor-plugins", "1.0"),
+        // multilib: the i686 build is only for multilib images
+        PkgSpec::new("multi", "1.0").arch("x86_64"),
+        PkgSpec::new("multi", "1.0").arch("i686"),
+        PkgSpec::new("multi-user", "1.0").req("multi"),
+        // weak: rich supplements
+        PkgSpec::new("langpack", "1.0").supplements("(weak-host and lib)"),
         // unsat
         PkgSpec::new("broken", "1.0").req("does-not-exist >= 2"),
     ]
@@ -155,6 +161,15 @@ fn repo() -> Option<&'static Repo> {
 }
 
 fn ours(r: &Repo, passes: Vec<PassRequest>, weak: bool) -> Result<BTreeSet<String>, String> {
+    ours_ex(r, passes, weak, &[])
+}
+
+fn ours_ex(
+    r: &Repo,
+    passes: Vec<PassRequest>,
+    weak: bool,
+    excludes: &[&str],
+) -> Result<BTreeSet<String>, String> {
     let repos = std::slice::from_ref(&r.index);
     let req = SolveRequest {
         repos,
@@ -162,7 +177,7 @@ fn ours(r: &Repo, passes: Vec<PassRequest>, weak: bool) -> Result<BTreeSet<Strin
         passes,
         weak_deps: weak,
         multilib: false,
-        excludes: vec![],
+        excludes: excludes.iter().map(|s| s.to_string()).collect(),
     };
     solve(&req)
         .map(|l| l.all_packages().map(|p| p.nvra()).collect())
@@ -170,18 +185,22 @@ fn ours(r: &Repo, passes: Vec<PassRequest>, weak: bool) -> Result<BTreeSet<Strin
 }
 
 fn check(specs: &[&str], weak: bool) -> Option<BTreeSet<String>> {
+    check_ex(specs, weak, &[])
+}
+
+fn check_ex(specs: &[&str], weak: bool, excludes: &[&str]) -> Option<BTreeSet<String>> {
     let r = repo()?;
     let pass = PassRequest {
         install: specs.iter().map(|s| s.to_string()).collect(),
         remove: vec![],
     };
-    let our = ours(r, vec![pass], weak);
+    let our = ours_ex(r, vec![pass], weak, excludes);
     let dnf = dnf_assumeno(
         &[r.dir.as_path()],
         specs,
         &DnfOpts {
             weak_deps: weak,
-            ..Default::default()
+            excludes: excludes.iter().map(|s| s.to_string()).collect(),
         },
     );
     match (&our, &dnf) {
@@ -194,7 +213,10 @@ fn check(specs: &[&str], weak: bool) -> Option<BTreeSet<String>> {
         |s: &str| s.contains('-') && s.chars().any(|c| c.is_ascii_digit()) && !s.contains(' ');
     // dnf (not libsolv) turns `install legacy` into "install what obsoletes legacy".
     let dnf_level = specs == ["legacy"] || specs == ["modern", "legacy"];
-    if !dnf_level && specs.iter().all(|s| !s.starts_with('@') && !nevr_spec(s)) {
+    if !dnf_level
+        && excludes.is_empty()
+        && specs.iter().all(|s| !s.starts_with('@') && !nevr_spec(s))
+    {
         let ts = testsolv(&[r.dir.as_path()], specs, weak);
         match (&our, &ts) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "specs {specs:?}: ours vs testsolv"),
@@ -405,6 +427,90 @@ fn environment() {
         "{got:?}"
     );
 }
+oracle!(
+    multilib_off_picks_image_arch,
+    false,
+    ["multi-user"],
+    Some(&["multi-1.0-1.x86_64"])
+);
+oracle!(
+    weak_rich_supplements,
+    true,
+    ["weak-host"],
+    Some(&["langpack-1.0-1.noarch"])
+);
+
+#[test]
+fn excludes_like_dnf() {
+    require!(
+        have("rpmbuild") && have("createrepo_c") && have("dnf"),
+        "rpmbuild/createrepo_c/dnf missing"
+    );
+    let got = check_ex(&["rich-or"], false, &["tool-a"]).expect("solvable");
+    assert!(got.contains("tool-b-1.0-1.noarch"), "{got:?}");
+    assert!(
+        check_ex(&["api-user"], false, &["lib"]).is_none(),
+        "excluding the only provider is unsat"
+    );
+}
+
+#[test]
+fn multilib_and_installonly_passes() {
+    require!(
+        have("rpmbuild") && have("createrepo_c"),
+        "rpmbuild/createrepo_c missing"
+    );
+    let r = repo().unwrap();
+    let repos = std::slice::from_ref(&r.index);
+    let mut req = SolveRequest {
+        repos,
+        arch: "x86_64".into(),
+        passes: vec![PassRequest {
+            install: vec!["multi.i686".into(), "multi".into()],
+            remove: vec![],
+        }],
+        weak_deps: false,
+        multilib: true,
+        excludes: vec![],
+    };
+    let lock = solve(&req).unwrap();
+    let got: BTreeSet<String> = lock.all_packages().map(|p| p.nvra()).collect();
+    assert!(
+        got.contains("multi-1.0-1.i686") && got.contains("multi-1.0-1.x86_64"),
+        "{got:?}"
+    );
+    // installonly: a later pass may add a second kernel next to the first
+    req.passes = vec![
+        PassRequest {
+            install: vec!["kernel-6.1.0".into()],
+            remove: vec![],
+        },
+        PassRequest {
+            install: vec!["kernel-6.2.0".into()],
+            remove: vec![],
+        },
+    ];
+    let lock = solve(&req).unwrap();
+    let k: Vec<String> = lock.all_packages().map(|p| p.nvra()).collect();
+    assert_eq!(k, ["kernel-6.1.0-1.x86_64", "kernel-6.2.0-1.x86_64"]);
+    // a non-installonly package cannot be replaced by a later pass
+    req.passes = vec![
+        PassRequest {
+            install: vec!["old-2.0".into()],
+            remove: vec![],
+        },
+        PassRequest {
+            install: vec!["old-4.0".into()],
+            remove: vec![],
+        },
+    ];
+    let err = solve(&req).unwrap_err().to_string();
+    assert!(
+        err.contains("already installed by an earlier pass") || err.contains("old"),
+        "{err}"
+    );
+}
+
 oracle!(nothing_provides, false, ["broken"], None);
 
 #[test]

@@ -12,8 +12,17 @@ fn corpus() -> Option<PathBuf> {
 }
 
 fn rpm_q(path: &Path, args: &[&str]) -> Option<String> {
-    let o = Command::new("rpm").arg("-qp").arg("--nosignature").arg("--nodigest").args(args).arg(path).output().ok()?;
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    let o = Command::new("rpm")
+        .arg("-qp")
+        .arg("--nosignature")
+        .arg("--nodigest")
+        .args(args)
+        .arg(path)
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 fn norm(d: &Dep) -> String {
@@ -45,11 +54,21 @@ fn headers_match_rpm_query() {
             continue;
         }
         // rpm 4.18 cannot read v6 packages: only compare what rpm itself reads.
-        let Some(nevra) = rpm_q(p, &["--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}"]) else {
+        let Some(nevra) = rpm_q(
+            p,
+            &["--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}"],
+        ) else {
             continue;
         };
         let m = read_header(p).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(format!("{}-{}:{}-{}.{}", m.name, m.epoch, m.version, m.release, m.arch), nevra, "{name}");
+        assert_eq!(
+            format!(
+                "{}-{}:{}-{}.{}",
+                m.name, m.epoch, m.version, m.release, m.arch
+            ),
+            nevra,
+            "{name}"
+        );
         for (flag, ours) in [
             ("--provides", &m.provides),
             ("--requires", &m.requires),

@@ -96,9 +96,16 @@ pub(crate) fn expand(
                     })
                     .collect();
                 if !set.is_empty() {
-                    per_name.push(p.vset(n, Filter::Set(set), spec.to_string()));
+                    let multilib = set.iter().all(|&s| idx.solvs[s as usize].arch_rank == 2);
+                    per_name.push((multilib, p.vset(n, Filter::Set(set), spec.to_string())));
                 }
             }
+            // dnf's multilib_policy=best: without an explicit arch, the image arch (or noarch)
+            // wins over a multilib arch.
+            if arch.is_none() && per_name.iter().any(|(m, _)| !m) {
+                per_name.retain(|(m, _)| !m);
+            }
+            let per_name: Vec<_> = per_name.into_iter().map(|(_, v)| v).collect();
             if ver.is_none()
                 && rel.is_none()
                 && arch.is_none()
