@@ -247,3 +247,18 @@ fn expand_group(p: &Provider<'_, '_>, g: &str, installed: &[u32]) -> Result<Expa
     }
     Ok(Expanded { reqs, conditional })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nevra_forms_in_dnf_order() {
+        let f = nevra_forms("foo-1:2.0-3.el9.x86_64");
+        assert_eq!(f[0], ("foo".into(), Some("2.0".into()), Some("3.el9".into()), Some("x86_64".into()), Some(1)));
+        let f = nevra_forms("python3-libs");
+        // NEV reading first ("python3", version "libs"), the plain name last
+        assert_eq!(f[0].0, "python3");
+        assert_eq!(f.last().unwrap().0, "python3-libs");
+    }
+}
