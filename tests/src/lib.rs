@@ -3,5 +3,6 @@
 
 pub mod oracle;
 pub mod rpmbuild;
+pub mod solve;
 pub mod tools;
 pub mod universe;

@@ -143,9 +143,15 @@ mod tests {
                     }],
                     removed: vec![],
                 },
-                LockPass { packages: vec![], removed: vec!["bash".into()] },
+                LockPass {
+                    packages: vec![],
+                    removed: vec!["bash".into()],
+                },
             ],
-            repos: vec![LockRepo { name: "BaseOS".into(), checksum: "sha256:00".into() }],
+            repos: vec![LockRepo {
+                name: "BaseOS".into(),
+                checksum: "sha256:00".into(),
+            }],
         }
     }
 
@@ -157,16 +163,27 @@ mod tests {
         assert_eq!(v["passes"][0]["packages"][0]["name"], "bash");
         assert_eq!(v["passes"][0]["packages"][0]["epoch"], 0);
         assert_eq!(v["repos"][0]["checksum"], "sha256:00");
-        assert!(matches!(Lock::from_toml("passes = 3"), Err(SolveError::BadLock { .. })));
+        assert!(matches!(
+            Lock::from_toml("passes = 3"),
+            Err(SolveError::BadLock { .. })
+        ));
     }
 
     #[test]
     fn matches_repo_checksums() {
         let l = sample();
-        let mut r = RepoIndex { name: "BaseOS".into(), checksum: "sha256:00".into(), ..Default::default() };
+        let mut r = RepoIndex {
+            name: "BaseOS".into(),
+            checksum: "sha256:00".into(),
+            ..Default::default()
+        };
         assert!(l.matches(std::slice::from_ref(&r)));
         r.checksum = "sha256:01".into();
         assert!(!l.matches(std::slice::from_ref(&r)));
-        assert!(l.mismatch(std::slice::from_ref(&r)).unwrap().contains("BaseOS changed"));
+        assert!(
+            l.mismatch(std::slice::from_ref(&r))
+                .unwrap()
+                .contains("BaseOS changed")
+        );
     }
 }

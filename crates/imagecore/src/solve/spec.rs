@@ -255,7 +255,16 @@ mod tests {
     #[test]
     fn nevra_forms_in_dnf_order() {
         let f = nevra_forms("foo-1:2.0-3.el9.x86_64");
-        assert_eq!(f[0], ("foo".into(), Some("2.0".into()), Some("3.el9".into()), Some("x86_64".into()), Some(1)));
+        assert_eq!(
+            f[0],
+            (
+                "foo".into(),
+                Some("2.0".into()),
+                Some("3.el9".into()),
+                Some("x86_64".into()),
+                Some(1)
+            )
+        );
         let f = nevra_forms("python3-libs");
         // NEV reading first ("python3", version "libs"), the plain name last
         assert_eq!(f[0].0, "python3");

@@ -1,0 +1,179 @@
+//! Solver semantics on the oracle universe that dnf cannot check in one `--assumeno` call:
+//! successive passes, removals, install-only and multilib, and the unsat explanations.
+
+use std::collections::BTreeSet;
+
+use imagecore::solve::{PassRequest, SolveRequest, solve};
+use osimage_e2e::require;
+use osimage_e2e::solve::{ours, repo};
+use osimage_e2e::tools::have;
+
+#[test]
+fn unsat_explains_itself() {
+    require!(
+        have("rpmbuild") && have("createrepo_c"),
+        "rpmbuild/createrepo_c missing"
+    );
+    let r = repo().unwrap();
+    let err = ours(
+        r,
+        vec![PassRequest {
+            install: vec!["broken".into()],
+            remove: vec![],
+        }],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("nothing provides does-not-exist >= 2 needed by broken-1.0-1.noarch"),
+        "{err}"
+    );
+    let err = ours(
+        r,
+        vec![PassRequest {
+            install: vec!["@nope".into()],
+            remove: vec![],
+        }],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("unknown group @nope") && err.contains("core"),
+        "{err}"
+    );
+    let err = ours(
+        r,
+        vec![PassRequest {
+            install: vec!["no-such-pkg".into()],
+            remove: vec![],
+        }],
+        false,
+    )
+    .unwrap_err();
+    assert!(err.contains("No match for argument: no-such-pkg"), "{err}");
+    let err = ours(
+        r,
+        vec![PassRequest {
+            install: vec!["conflicter".into(), "old < 3".into()],
+            remove: vec![],
+        }],
+        false,
+    )
+    .unwrap_err();
+    assert!(err.contains("conflicts with old < 3"), "{err}");
+}
+
+#[test]
+fn passes_are_successive_transactions() {
+    require!(
+        have("rpmbuild") && have("createrepo_c"),
+        "rpmbuild/createrepo_c missing"
+    );
+    let r = repo().unwrap();
+    let repos = std::slice::from_ref(&r.index);
+    let req = SolveRequest {
+        repos,
+        arch: "x86_64".into(),
+        passes: vec![
+            PassRequest {
+                install: vec!["lib-1.0".into()],
+                remove: vec![],
+            },
+            PassRequest {
+                install: vec!["versioned".into()],
+                remove: vec![],
+            },
+        ],
+        weak_deps: false,
+        multilib: false,
+        excludes: vec![],
+    };
+    // pass 1 pins lib-1.0; pass 2 cannot replace it, so versioned is unsatisfiable.
+    assert!(solve(&req).is_err());
+    let req = SolveRequest {
+        passes: vec![
+            PassRequest {
+                install: vec!["shell".into()],
+                remove: vec![],
+            },
+            PassRequest {
+                install: vec!["needs-files".into()],
+                remove: vec!["docs".into()],
+            },
+        ],
+        ..req
+    };
+    let lock = solve(&req).unwrap();
+    assert_eq!(
+        lock.passes[0]
+            .packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["shell"]
+    );
+    let p2: Vec<&str> = lock.passes[1]
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(p2, ["docs", "needs-files"], "deps before dependents");
+    assert_eq!(lock.passes[1].removed, ["docs", "needs-files"]);
+}
+
+#[test]
+fn multilib_and_installonly_passes() {
+    require!(
+        have("rpmbuild") && have("createrepo_c"),
+        "rpmbuild/createrepo_c missing"
+    );
+    let r = repo().unwrap();
+    let repos = std::slice::from_ref(&r.index);
+    let mut req = SolveRequest {
+        repos,
+        arch: "x86_64".into(),
+        passes: vec![PassRequest {
+            install: vec!["multi.i686".into(), "multi".into()],
+            remove: vec![],
+        }],
+        weak_deps: false,
+        multilib: true,
+        excludes: vec![],
+    };
+    let lock = solve(&req).unwrap();
+    let got: BTreeSet<String> = lock.all_packages().map(|p| p.nvra()).collect();
+    assert!(
+        got.contains("multi-1.0-1.i686") && got.contains("multi-1.0-1.x86_64"),
+        "{got:?}"
+    );
+    // installonly: a later pass may add a second kernel next to the first
+    req.passes = vec![
+        PassRequest {
+            install: vec!["kernel-6.1.0".into()],
+            remove: vec![],
+        },
+        PassRequest {
+            install: vec!["kernel-6.2.0".into()],
+            remove: vec![],
+        },
+    ];
+    let lock = solve(&req).unwrap();
+    let k: Vec<String> = lock.all_packages().map(|p| p.nvra()).collect();
+    assert_eq!(k, ["kernel-6.1.0-1.x86_64", "kernel-6.2.0-1.x86_64"]);
+    // a non-installonly package cannot be replaced by a later pass
+    req.passes = vec![
+        PassRequest {
+            install: vec!["old-2.0".into()],
+            remove: vec![],
+        },
+        PassRequest {
+            install: vec!["old-4.0".into()],
+            remove: vec![],
+        },
+    ];
+    let err = solve(&req).unwrap_err().to_string();
+    assert!(
+        err.contains("already installed by an earlier pass") || err.contains("old"),
+        "{err}"
+    );
+}
