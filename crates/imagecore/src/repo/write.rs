@@ -62,7 +62,7 @@ pub fn repodata_requires(p: &PackageMeta) -> Vec<Dep> {
     for d in &p.requires {
         if d.name.starts_with('/')
             && is_primary_file(&d.name)
-            && p.files.iter().any(|f| *f == d.name)
+            && p.files.contains(&d.name)
         {
             continue;
         }
