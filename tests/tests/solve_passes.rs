@@ -88,8 +88,11 @@ fn passes_are_successive_transactions() {
         multilib: false,
         excludes: vec![],
     };
-    // pass 1 pins lib-1.0; pass 2 cannot replace it, so versioned is unsatisfiable.
-    assert!(solve(&req).is_err());
+    // pass 1 installs lib-1.0; pass 2 upgrades it to what versioned needs (as dnf does)
+    let lock = solve(&req).unwrap();
+    let p2: Vec<String> = lock.passes[1].packages.iter().map(|p| p.nvra()).collect();
+    assert_eq!(p2, ["lib-2.1-1.x86_64", "versioned-1.0-1.noarch"]);
+    assert_eq!(lock.passes[1].upgraded, ["lib-1.0-1.x86_64"]);
     let req = SolveRequest {
         passes: vec![
             PassRequest {
@@ -160,7 +163,7 @@ fn multilib_and_installonly_passes() {
     let lock = solve(&req).unwrap();
     let k: Vec<String> = lock.all_packages().map(|p| p.nvra()).collect();
     assert_eq!(k, ["kernel-6.1.0-1.x86_64", "kernel-6.2.0-1.x86_64"]);
-    // a non-installonly package cannot be replaced by a later pass
+    // a later pass may upgrade a non-installonly package, never keep two versions
     req.passes = vec![
         PassRequest {
             install: vec!["old-2.0".into()],
@@ -171,9 +174,65 @@ fn multilib_and_installonly_passes() {
             remove: vec![],
         },
     ];
+    let lock = solve(&req).unwrap();
+    assert_eq!(lock.passes[1].upgraded, ["old-2.0-1.noarch"]);
+    // ... and never downgrades it: that is unsatisfiable, and says so
+    req.passes.swap(0, 1);
     let err = solve(&req).unwrap_err().to_string();
-    assert!(
-        err.contains("already installed by an earlier pass") || err.contains("old"),
-        "{err}"
+    assert!(err.contains("old >= 4.0-1 (installed)"), "{err}");
+}
+
+/// Successive passes against real successive `dnf install` runs into one root.
+#[test]
+fn passes_match_successive_dnf_installs() {
+    require!(
+        have("rpmbuild") && have("createrepo_c") && have("dnf"),
+        "rpmbuild/createrepo_c/dnf missing"
     );
+    require!(
+        osimage_e2e::tools::is_root(),
+        "needs root for dnf --installroot"
+    );
+    let r = repo().unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let opts = osimage_e2e::oracle::DnfOpts::default();
+    let dir = r.dir.as_path();
+    osimage_e2e::oracle::dnf_install(&[dir], &root, &["lib-1.0", "shell"], &opts).unwrap();
+    let dnf = osimage_e2e::oracle::dnf_install(&[dir], &root, &["versioned", "needs-files"], &opts)
+        .unwrap();
+    let req = SolveRequest {
+        repos: std::slice::from_ref(&r.index),
+        arch: "x86_64".into(),
+        passes: vec![
+            PassRequest {
+                install: vec!["lib-1.0".into(), "shell".into()],
+                remove: vec![],
+            },
+            PassRequest {
+                install: vec!["versioned".into(), "needs-files".into()],
+                remove: vec![],
+            },
+        ],
+        weak_deps: false,
+        multilib: false,
+        excludes: vec![],
+    };
+    let lock = solve(&req).unwrap();
+    let upgraded: BTreeSet<String> = lock
+        .passes
+        .iter()
+        .flat_map(|p| p.upgraded.iter().cloned())
+        .collect();
+    let ours: BTreeSet<String> = lock
+        .all_packages()
+        .filter(|p| {
+            !upgraded.contains(&format!(
+                "{}-{}-{}.{}",
+                p.name, p.version, p.release, p.arch
+            ))
+        })
+        .map(|p| p.nvra())
+        .collect();
+    assert_eq!(ours, dnf);
 }

@@ -60,10 +60,7 @@ pub fn repodata_requires(p: &PackageMeta) -> Vec<Dep> {
     let mut out: Vec<Dep> = Vec::new();
     let mut libc: Option<&Dep> = None;
     for d in &p.requires {
-        if d.name.starts_with('/')
-            && is_primary_file(&d.name)
-            && p.files.contains(&d.name)
-        {
+        if d.name.starts_with('/') && is_primary_file(&d.name) && p.files.contains(&d.name) {
             continue;
         }
         // a plain require the package provides itself, identically

@@ -46,6 +46,10 @@ pub struct LockPass {
     /// Names of packages this pass removes after installing (xCAT `-pkg`), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// NEVRAs installed by an earlier pass that this pass upgrades (a package of the same name
+    /// is in `packages`; install it like `rpm -U`, erasing the old one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgraded: Vec<String>,
 }
 
 /// A repository the lock was solved against.
@@ -142,10 +146,12 @@ mod tests {
                         sha256: "ab".repeat(32),
                     }],
                     removed: vec![],
+                    upgraded: vec![],
                 },
                 LockPass {
                     packages: vec![],
                     removed: vec!["bash".into()],
+                    upgraded: vec![],
                 },
             ],
             repos: vec![LockRepo {

@@ -162,6 +162,12 @@ pub fn solve(req: &SolveRequest) -> Result<Lock, SolveError> {
             .collect();
         let prov = Provider::new(&idx);
         let ordered = order::order(&prov, &new);
+        let kept: HashSet<u32> = solution.iter().copied().collect();
+        let upgraded: Vec<String> = installed
+            .iter()
+            .filter(|s| !kept.contains(s))
+            .map(|&s| idx.solvs[s as usize].pkg.nevra())
+            .collect();
         let mut now: Vec<u32> = solution;
         let removed = remove(&prov, &mut now, &pass.remove)?;
         installed = now;
@@ -184,6 +190,7 @@ pub fn solve(req: &SolveRequest) -> Result<Lock, SolveError> {
                 })
                 .collect(),
             removed,
+            upgraded,
         });
     }
     Ok(lock)
@@ -197,16 +204,24 @@ fn solve_pass(
     pass_no: usize,
 ) -> Result<Vec<u32>, SolveError> {
     let mut prov = Provider::new(idx);
-    for &s in installed {
-        let n = idx.solvs[s as usize].name;
-        if !idx.names[n].installonly {
-            prov.locked.insert(n, s);
-        }
-    }
+    // Like a second `dnf install` on a system: what earlier passes installed stays installed,
+    // preferably at the same version, but may be upgraded (never downgraded) when a new package
+    // needs a newer one. Install-only packages (kernels) stay exactly as they are.
     let mut reqs: Vec<ConditionalRequirement> = Vec::new();
     for &s in installed {
-        let n = idx.solvs[s as usize].name;
-        let vs = prov.vset(n, Filter::Set(vec![s]), idx.solvs[s as usize].pkg.nevra());
+        let sv = &idx.solvs[s as usize];
+        let n = sv.name;
+        let vs = if idx.names[n].installonly {
+            prov.vset(n, Filter::Set(vec![s]), sv.pkg.nevra())
+        } else {
+            prov.favored.insert(n, s);
+            let display = format!("{} >= {} (installed)", sv.pkg.name, sv.evr);
+            prov.vset(
+                n,
+                Filter::Nevr(crate::rpm::DepFlags::GE, Some(sv.evr.clone())),
+                display,
+            )
+        };
         reqs.push(Requirement::Single(vs).into());
     }
     let mut conditional: Vec<(String, String)> = Vec::new();

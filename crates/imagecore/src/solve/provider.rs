@@ -46,8 +46,8 @@ pub(crate) struct Provider<'i, 'a> {
     unions: RefCell<Vec<Vec<VersionSetId>>>,
     conditions: RefCell<Vec<Condition>>,
     strings: RefCell<Vec<String>>,
-    /// name id → the solvable installed by an earlier pass (not for installonly names).
-    pub locked: HashMap<usize, u32>,
+    /// name id → the solvable installed by an earlier pass (preferred; not for installonly).
+    pub favored: HashMap<usize, u32>,
 }
 
 fn sid(s: u32) -> SolvableId {
@@ -67,7 +67,7 @@ impl<'i, 'a> Provider<'i, 'a> {
             unions: RefCell::default(),
             conditions: RefCell::default(),
             strings: RefCell::default(),
-            locked: HashMap::new(),
+            favored: HashMap::new(),
         }
     }
 
@@ -422,8 +422,8 @@ impl DependencyProvider for Provider<'_, '_> {
         let info = &self.idx.names[n];
         Some(Candidates {
             candidates: info.solvables.iter().map(|&s| sid(s)).collect(),
-            favored: None,
-            locked: self.locked.get(&n).map(|&s| sid(s)),
+            favored: self.favored.get(&n).map(|&s| sid(s)),
+            locked: None,
             hint_dependencies_available: HintDependenciesAvailable::All,
             excluded: Vec::new(),
             allow_multiple: info.installonly,
