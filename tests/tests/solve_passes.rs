@@ -236,3 +236,42 @@ fn passes_match_successive_dnf_installs() {
         .collect();
     assert_eq!(ours, dnf);
 }
+
+/// `-pkg` removal against a real `dnf remove` (with its default clean_requirements_on_remove).
+#[test]
+fn removal_matches_dnf_remove() {
+    require!(
+        have("rpmbuild") && have("createrepo_c") && have("dnf"),
+        "rpmbuild/createrepo_c/dnf missing"
+    );
+    require!(
+        osimage_e2e::tools::is_root(),
+        "needs root for dnf --installroot"
+    );
+    let r = repo().unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let opts = osimage_e2e::oracle::DnfOpts::default();
+    let dir = r.dir.as_path();
+    osimage_e2e::oracle::dnf_install(&[dir], &root, &["needs-files", "versioned"], &opts).unwrap();
+    let dnf = osimage_e2e::oracle::dnf_remove(&root, &["docs"]).unwrap();
+    let req = SolveRequest {
+        repos: std::slice::from_ref(&r.index),
+        arch: "x86_64".into(),
+        passes: vec![PassRequest {
+            install: vec!["needs-files".into(), "versioned".into()],
+            remove: vec!["docs".into()],
+        }],
+        weak_deps: false,
+        multilib: false,
+        excludes: vec![],
+    };
+    let lock = solve(&req).unwrap();
+    let removed: BTreeSet<&str> = lock.passes[0].removed.iter().map(String::as_str).collect();
+    let ours: BTreeSet<String> = lock
+        .all_packages()
+        .filter(|p| !removed.contains(p.name.as_str()))
+        .map(|p| p.nvra())
+        .collect();
+    assert_eq!(ours, dnf, "removed by us: {removed:?}");
+}
