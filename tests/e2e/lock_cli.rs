@@ -100,8 +100,8 @@ fn lock_round_trips_and_tracks_repo_checksums() {
     );
     assert_eq!(
         lock.passes[1].removed,
-        ["libx", "app", "extra"],
-        "dnf remove takes dependents along"
+        ["libx", "app", "extra", "setup"],
+        "dnf remove takes dependents along, then unneeded dependencies"
     );
     let idx = vec![load_repo(&repo, "repo").unwrap()];
     assert!(

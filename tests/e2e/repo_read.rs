@@ -282,3 +282,42 @@ fn dnf_really_installs_from_our_repo() {
             .unwrap();
     assert_eq!(got, BTreeSet::from(["delta-1.0^git3-1.noarch".to_string()]));
 }
+
+#[test]
+fn corpus_repodata_matches_createrepo_c() {
+    let Some(corpus) = std::env::var_os("OSIMAGE_CORPUS").map(PathBuf::from) else {
+        eprintln!("SKIPPED: OSIMAGE_CORPUS not set");
+        return;
+    };
+    require!(have("createrepo_c"), "createrepo_c missing");
+    let t = tempfile::tempdir().unwrap();
+    let (ours_dir, theirs_dir) = (t.path().join("ours"), t.path().join("theirs"));
+    for d in [&ours_dir, &theirs_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut n = 0;
+    for sub in ["rpm-upstream", "rpm-rs/v4"] {
+        for e in std::fs::read_dir(corpus.join(sub)).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".rpm") && !name.contains("corrupted") {
+                std::fs::copy(e.path(), ours_dir.join(&name)).unwrap();
+                std::fs::copy(e.path(), theirs_dir.join(&name)).unwrap();
+                n += 1;
+            }
+        }
+    }
+    createrepo(&ours_dir, None).unwrap();
+    createrepo_c(&theirs_dir, None).unwrap();
+    let (a, b) = (
+        load_repo(&ours_dir, "x").unwrap(),
+        load_repo(&theirs_dir, "x").unwrap(),
+    );
+    assert_eq!(a.packages.len(), n);
+    let (sa, sb) = (summary(&a), summary(&b));
+    let only_a: Vec<_> = sa.difference(&sb).collect();
+    let only_b: Vec<_> = sb.difference(&sa).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "ours:\n{only_a:#?}\ncreaterepo_c:\n{only_b:#?}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod iso;
 pub mod minidistro;
 pub mod oracle;
 pub mod rpmbuild;
+pub mod solve;
 pub mod spine;
 pub mod tools;
 pub mod trees;

@@ -235,3 +235,55 @@ pub fn dnf_install(
         .map(String::from)
         .collect())
 }
+
+/// A real `dnf remove` in `root` (after [`dnf_install`]); returns `rpm -qa` of the root.
+pub fn dnf_remove(root: &Path, names: &[&str]) -> Result<BTreeSet<String>, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(work.path().join("repos.d")).map_err(|e| e.to_string())?;
+    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n")
+        .map_err(|e| e.to_string())?;
+    let conf = work.path().join("dnf.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[main]\ngpgcheck=0\nreposdir={}\n",
+            work.path().join("repos.d").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let o = Command::new("dnf")
+        .env("HOME", &home)
+        .arg("-y")
+        .arg(format!("--config={}", conf.display()))
+        .arg(format!("--installroot={}", root.display()))
+        .arg("--releasever=9")
+        .arg("--disablerepo=*")
+        .arg("remove")
+        .args(names)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    let q = Command::new("rpm")
+        .env("HOME", &home)
+        .arg("--root")
+        .arg(root)
+        .arg("--dbpath")
+        .arg("/var/lib/rpm")
+        .arg("-qa")
+        .arg("--qf")
+        .arg("%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n")
+        .output()
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .map(String::from)
+        .collect())
+}

@@ -23,7 +23,7 @@ fn deps_xml(out: &mut String, tag: &str, deps: &[Dep]) {
     if deps.is_empty() {
         return;
     }
-    let _ = write!(out, "    <rpm:{tag}>\n");
+    let _ = writeln!(out, "    <rpm:{tag}>");
     for d in deps {
         let _ = write!(out, "      <rpm:entry name=\"{}\"", escape(d.name.as_str()));
         if let (Some(flags), Some(evr)) = (d.flags.to_repodata(), &d.evr) {
@@ -42,7 +42,52 @@ fn deps_xml(out: &mut String, tag: &str, deps: &[Dep]) {
         }
         out.push_str("/>\n");
     }
-    let _ = write!(out, "    </rpm:{tag}>\n");
+    let _ = writeln!(out, "    </rpm:{tag}>");
+}
+
+/// Requires as createrepo_c writes them: requires on the package's own primary files and
+/// requires identical to one of its own provides are dropped, and of the `libc.so.6*` requires
+/// only the highest (`libc.so.6(GLIBC_x)`) is kept.
+pub fn repodata_requires(p: &PackageMeta) -> Vec<Dep> {
+    // `libc.so.6(GLIBC_2.2.5)(64bit)` → "2.2.5"; `libc.so.6()(64bit)` → "" (lowest).
+    let libc_key = |n: &str| -> Option<String> {
+        let rest = n.strip_prefix("libc.so.6")?;
+        Some(match rest.split_once("(GLIBC_") {
+            Some((_, v)) => v.split(')').next().unwrap_or("").to_string(),
+            None => String::new(),
+        })
+    };
+    let mut out: Vec<Dep> = Vec::new();
+    let mut libc: Option<&Dep> = None;
+    for d in &p.requires {
+        if d.name.starts_with('/') && is_primary_file(&d.name) && p.files.contains(&d.name) {
+            continue;
+        }
+        // a plain require the package provides itself, identically
+        if !d.pre
+            && p.provides
+                .iter()
+                .any(|pr| pr.name == d.name && pr.flags == d.flags && pr.evr == d.evr)
+        {
+            continue;
+        }
+        if let Some(k) = libc_key(&d.name) {
+            let better = match libc {
+                None => true,
+                Some(cur) => {
+                    let ck = libc_key(&cur.name).unwrap_or_default();
+                    crate::rpm::evr::vercmp(&k, &ck).is_gt() || (ck.is_empty() && !k.is_empty())
+                }
+            };
+            if better {
+                libc = Some(d);
+            }
+            continue;
+        }
+        out.push(d.clone());
+    }
+    out.extend(libc.cloned());
+    out
 }
 
 fn version_xml(p: &PackageMeta) -> String {
@@ -90,7 +135,7 @@ fn primary_xml(pkgs: &[(PackageMeta, u64)]) -> String {
         );
         for (tag, deps) in [
             ("provides", &p.provides),
-            ("requires", &p.requires),
+            ("requires", &repodata_requires(p)),
             ("conflicts", &p.conflicts),
             ("obsoletes", &p.obsoletes),
             ("suggests", &p.suggests),

@@ -171,10 +171,18 @@ impl PartialOrd for Evr {
 }
 impl Ord for Evr {
     fn cmp(&self, other: &Self) -> Ordering {
+        // rpmverCmp: a missing release sorts before any present one (even `~x`).
         self.epoch
             .cmp(&other.epoch)
             .then_with(|| vercmp(&self.version, &other.version))
-            .then_with(|| vercmp(&self.release, &other.release))
+            .then_with(
+                || match (self.release.is_empty(), other.release.is_empty()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Less,
+                    (false, true) => Ordering::Greater,
+                    (false, false) => vercmp(&self.release, &other.release),
+                },
+            )
     }
 }
 

@@ -25,6 +25,8 @@ pub const INSTALLONLY: &[&str] = &[
 /// One candidate package.
 pub(crate) struct Solv<'a> {
     pub pkg: &'a PackageMeta,
+    /// The package's EVR (computed once: comparisons are hot).
+    pub evr: crate::rpm::Evr,
     pub repo: usize,
     pub name: usize,
     /// 0 = the image arch, 1 = noarch, 2 = a multilib arch.
@@ -145,6 +147,7 @@ impl<'a> Index<'a> {
                 }
                 idx.solvs.push(Solv {
                     pkg,
+                    evr: pkg.evr(),
                     repo: r,
                     name,
                     arch_rank: rank,

@@ -46,6 +46,10 @@ pub struct LockPass {
     /// Names of packages this pass removes after installing (xCAT `-pkg`), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// NEVRAs installed by an earlier pass that this pass upgrades (a package of the same name
+    /// is in `packages`; install it like `rpm -U`, erasing the old one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgraded: Vec<String>,
 }
 
 /// A repository the lock was solved against.
@@ -124,5 +128,72 @@ impl Lock {
     /// Every package of every pass.
     pub fn all_packages(&self) -> impl Iterator<Item = &LockedPackage> {
         self.passes.iter().flat_map(|p| &p.packages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Lock {
+        Lock {
+            passes: vec![
+                LockPass {
+                    packages: vec![LockedPackage {
+                        name: "bash".into(),
+                        epoch: 0,
+                        version: "5.1.8".into(),
+                        release: "9.el9".into(),
+                        arch: "x86_64".into(),
+                        repo: "BaseOS".into(),
+                        location: "Packages/b/bash-5.1.8-9.el9.x86_64.rpm".into(),
+                        sha256: "ab".repeat(32),
+                    }],
+                    removed: vec![],
+                    upgraded: vec![],
+                },
+                LockPass {
+                    packages: vec![],
+                    removed: vec!["bash".into()],
+                    upgraded: vec![],
+                },
+            ],
+            repos: vec![LockRepo {
+                name: "BaseOS".into(),
+                checksum: "sha256:00".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn toml_and_json_round_trip() {
+        let l = sample();
+        assert_eq!(Lock::from_toml(&l.to_toml()).unwrap(), l);
+        let v: serde_json::Value = serde_json::from_str(&l.to_json()).unwrap();
+        assert_eq!(v["passes"][0]["packages"][0]["name"], "bash");
+        assert_eq!(v["passes"][0]["packages"][0]["epoch"], 0);
+        assert_eq!(v["repos"][0]["checksum"], "sha256:00");
+        assert!(matches!(
+            Lock::from_toml("passes = 3"),
+            Err(SolveError::BadLock { .. })
+        ));
+    }
+
+    #[test]
+    fn matches_repo_checksums() {
+        let l = sample();
+        let mut r = RepoIndex {
+            name: "BaseOS".into(),
+            checksum: "sha256:00".into(),
+            ..Default::default()
+        };
+        assert!(l.matches(std::slice::from_ref(&r)));
+        r.checksum = "sha256:01".into();
+        assert!(!l.matches(std::slice::from_ref(&r)));
+        assert!(
+            l.mismatch(std::slice::from_ref(&r))
+                .unwrap()
+                .contains("BaseOS changed")
+        );
     }
 }

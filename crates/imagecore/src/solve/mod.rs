@@ -20,6 +20,7 @@ mod index;
 pub mod lock;
 mod order;
 mod provider;
+mod remove;
 mod spec;
 
 pub use lock::{Lock, LockPass, LockRepo, LockedPackage};
@@ -141,6 +142,7 @@ pub fn solve(req: &SolveRequest) -> Result<Lock, SolveError> {
         &paths,
     );
     let mut installed: Vec<u32> = Vec::new();
+    let mut user: HashSet<String> = HashSet::new();
     let mut lock = Lock {
         request: String::new(),
         passes: Vec::new(),
@@ -163,8 +165,15 @@ pub fn solve(req: &SolveRequest) -> Result<Lock, SolveError> {
             .collect();
         let prov = Provider::new(&idx);
         let ordered = order::order(&prov, &new);
+        let kept: HashSet<u32> = solution.iter().copied().collect();
+        let upgraded: Vec<String> = installed
+            .iter()
+            .filter(|s| !kept.contains(s))
+            .map(|&s| idx.solvs[s as usize].pkg.nevra())
+            .collect();
         let mut now: Vec<u32> = solution;
-        let removed = remove(&prov, &mut now, &pass.remove)?;
+        user.extend(remove::user_names(&prov, &now, &pass.install));
+        let removed = remove::remove(&prov, &mut now, &pass.remove, &user)?;
         installed = now;
         lock.passes.push(LockPass {
             packages: ordered
@@ -185,6 +194,7 @@ pub fn solve(req: &SolveRequest) -> Result<Lock, SolveError> {
                 })
                 .collect(),
             removed,
+            upgraded,
         });
     }
     Ok(lock)
@@ -198,16 +208,24 @@ fn solve_pass(
     pass_no: usize,
 ) -> Result<Vec<u32>, SolveError> {
     let mut prov = Provider::new(idx);
-    for &s in installed {
-        let n = idx.solvs[s as usize].name;
-        if !idx.names[n].installonly {
-            prov.locked.insert(n, s);
-        }
-    }
+    // Like a second `dnf install` on a system: what earlier passes installed stays installed,
+    // preferably at the same version, but may be upgraded (never downgraded) when a new package
+    // needs a newer one. Install-only packages (kernels) stay exactly as they are.
     let mut reqs: Vec<ConditionalRequirement> = Vec::new();
     for &s in installed {
-        let n = idx.solvs[s as usize].name;
-        let vs = prov.vset(n, Filter::Set(vec![s]), idx.solvs[s as usize].pkg.nevra());
+        let sv = &idx.solvs[s as usize];
+        let n = sv.name;
+        let vs = if idx.names[n].installonly {
+            prov.vset(n, Filter::Set(vec![s]), sv.pkg.nevra())
+        } else {
+            prov.favored.insert(n, s);
+            let display = format!("{} >= {} (installed)", sv.pkg.name, sv.evr);
+            prov.vset(
+                n,
+                Filter::Nevr(crate::rpm::DepFlags::GE, Some(sv.evr.clone())),
+                display,
+            )
+        };
         reqs.push(Requirement::Single(vs).into());
     }
     let mut conditional: Vec<(String, String)> = Vec::new();
@@ -223,7 +241,10 @@ fn solve_pass(
         let problem = Problem::new()
             .requirements(reqs.clone())
             .soft_requirements(soft.clone());
-        match solver.solve(problem) {
+        let ts = std::time::Instant::now();
+        let r = solver.solve(problem);
+        tracing::debug!("solve: resolvo pass {pass_no} in {:?}", ts.elapsed());
+        match r {
             Ok(sol) => {
                 let sol: Vec<u32> = sol.into_iter().map(sidx).collect();
                 // Conditional parts whose condition came in (`A if B` where resolvo's
@@ -496,42 +517,4 @@ fn weak_candidates(p: &Provider<'_, '_>, sol: &[u32], soft: &[SolvableId]) -> Ve
         }
     }
     out
-}
-
-/// Remove packages matching `pats` from `now`, then (like `dnf remove`) every package whose
-/// requirements are no longer met. Returns the removed names in order.
-fn remove(
-    p: &Provider<'_, '_>,
-    now: &mut Vec<u32>,
-    pats: &[String],
-) -> Result<Vec<String>, SolveError> {
-    if pats.is_empty() {
-        return Ok(Vec::new());
-    }
-    let gs = glob_set(pats)?;
-    let mut removed = Vec::new();
-    let mut gone: Vec<u32> = now
-        .iter()
-        .copied()
-        .filter(|&s| gs.is_match(&p.idx.solvs[s as usize].pkg.name))
-        .collect();
-    while !gone.is_empty() {
-        for s in &gone {
-            removed.push(p.idx.solvs[*s as usize].pkg.name.clone());
-        }
-        now.retain(|s| !gone.contains(s));
-        let set: HashSet<u32> = now.iter().copied().collect();
-        gone = now
-            .iter()
-            .copied()
-            .filter(|&s| {
-                !p.idx.solvs[s as usize]
-                    .pkg
-                    .requires
-                    .iter()
-                    .all(|d| dep_holds(p, d, &set))
-            })
-            .collect();
-    }
-    Ok(removed)
 }

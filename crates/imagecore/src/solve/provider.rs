@@ -46,8 +46,8 @@ pub(crate) struct Provider<'i, 'a> {
     unions: RefCell<Vec<Vec<VersionSetId>>>,
     conditions: RefCell<Vec<Condition>>,
     strings: RefCell<Vec<String>>,
-    /// name id → the solvable installed by an earlier pass (not for installonly names).
-    pub locked: HashMap<usize, u32>,
+    /// name id → the solvable installed by an earlier pass (preferred; not for installonly).
+    pub favored: HashMap<usize, u32>,
 }
 
 fn sid(s: u32) -> SolvableId {
@@ -67,7 +67,7 @@ impl<'i, 'a> Provider<'i, 'a> {
             unions: RefCell::default(),
             conditions: RefCell::default(),
             strings: RefCell::default(),
-            locked: HashMap::new(),
+            favored: HashMap::new(),
         }
     }
 
@@ -158,10 +158,10 @@ impl<'i, 'a> Provider<'i, 'a> {
                     }
                 }
                 !any && *cap == pkg.name
-                    && overlaps(DepFlags::EQUAL, Some(&pkg.evr()), *flags, evr.as_ref())
+                    && overlaps(DepFlags::EQUAL, Some(&solv.evr), *flags, evr.as_ref())
             }
             Filter::Nevr(flags, evr) => {
-                overlaps(DepFlags::EQUAL, Some(&pkg.evr()), *flags, evr.as_ref())
+                overlaps(DepFlags::EQUAL, Some(&solv.evr), *flags, evr.as_ref())
             }
             Filter::Set(v) => v.contains(&s),
             Filter::With(parts) => parts.iter().all(|p| self.matches(s, p)),
@@ -197,11 +197,11 @@ impl<'i, 'a> Provider<'i, 'a> {
             .iter()
             .filter(|&&s| self.matches(s, f))
             .map(|&s| &self.idx.solvs[s as usize])
-            .max_by(|a, b| a.pkg.evr().cmp(&b.pkg.evr()));
+            .max_by(|a, b| a.evr.cmp(&b.evr));
         let Some(best) = best else { return true };
         sols.iter()
             .map(|&s| &self.idx.solvs[s as usize])
-            .any(|o| o.pkg.arch == best.pkg.arch && o.pkg.evr() > best.pkg.evr())
+            .any(|o| o.pkg.arch == best.pkg.arch && o.evr > best.evr)
     }
 
     /// Version sets for an `or`-able term (atom, `with`, `without`, nested `or`).
@@ -360,9 +360,8 @@ impl<'i, 'a> Provider<'i, 'a> {
     pub fn sort_solvables(&self, v: &mut [u32]) {
         v.sort_by(|&a, &b| {
             let (sa, sb) = (&self.idx.solvs[a as usize], &self.idx.solvs[b as usize]);
-            sb.pkg
-                .evr()
-                .cmp(&sa.pkg.evr())
+            sb.evr
+                .cmp(&sa.evr)
                 .then(sa.arch_rank.cmp(&sb.arch_rank))
                 .then(sa.repo.cmp(&sb.repo))
                 .then(a.cmp(&b))
@@ -423,8 +422,8 @@ impl DependencyProvider for Provider<'_, '_> {
         let info = &self.idx.names[n];
         Some(Candidates {
             candidates: info.solvables.iter().map(|&s| sid(s)).collect(),
-            favored: None,
-            locked: self.locked.get(&n).map(|&s| sid(s)),
+            favored: self.favored.get(&n).map(|&s| sid(s)),
+            locked: None,
             hint_dependencies_available: HintDependenciesAvailable::All,
             excluded: Vec::new(),
             allow_multiple: info.installonly,

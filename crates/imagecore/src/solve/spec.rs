@@ -17,15 +17,16 @@ pub(crate) struct Expanded {
     pub conditional: Vec<(String, String)>,
 }
 
-fn nevra_forms(
-    spec: &str,
-) -> Vec<(
+/// One reading of a spec: (name, version, release, arch, epoch).
+type NevraForm = (
     String,
     Option<String>,
     Option<String>,
     Option<String>,
     Option<u32>,
-)> {
+);
+
+fn nevra_forms(spec: &str) -> Vec<NevraForm> {
     // (name, version, release, arch, epoch) candidates in dnf's order: NEVRA, NEVR, NEV, NA, NAME.
     let mut out = Vec::new();
     let split_arch = |s: &str| {
@@ -95,9 +96,16 @@ pub(crate) fn expand(
                     })
                     .collect();
                 if !set.is_empty() {
-                    per_name.push(p.vset(n, Filter::Set(set), spec.to_string()));
+                    let multilib = set.iter().all(|&s| idx.solvs[s as usize].arch_rank == 2);
+                    per_name.push((multilib, p.vset(n, Filter::Set(set), spec.to_string())));
                 }
             }
+            // dnf's multilib_policy=best: without an explicit arch, the image arch (or noarch)
+            // wins over a multilib arch.
+            if arch.is_none() && per_name.iter().any(|(m, _)| !m) {
+                per_name.retain(|(m, _)| !m);
+            }
+            let per_name: Vec<_> = per_name.into_iter().map(|(_, v)| v).collect();
             if ver.is_none()
                 && rel.is_none()
                 && arch.is_none()
@@ -238,4 +246,28 @@ fn expand_group(p: &Provider<'_, '_>, g: &str, installed: &[u32]) -> Result<Expa
         }
     }
     Ok(Expanded { reqs, conditional })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nevra_forms_in_dnf_order() {
+        let f = nevra_forms("foo-1:2.0-3.el9.x86_64");
+        assert_eq!(
+            f[0],
+            (
+                "foo".into(),
+                Some("2.0".into()),
+                Some("3.el9".into()),
+                Some("x86_64".into()),
+                Some(1)
+            )
+        );
+        let f = nevra_forms("python3-libs");
+        // NEV reading first ("python3", version "libs"), the plain name last
+        assert_eq!(f[0].0, "python3");
+        assert_eq!(f.last().unwrap().0, "python3-libs");
+    }
 }
