@@ -46,7 +46,12 @@ printf 'x' > %{buildroot}/usr/bin/suidtool
 "#;
 
 fn sh(dir: &Path, script: &str) -> Vec<u8> {
-    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{script}: {}\n{}",
@@ -104,7 +109,10 @@ fn newc_reader_reads_rpmbuild_payloads_like_gnu_cpio() {
         let names: Vec<&str> = listing.lines().collect();
         let our_names: Vec<&str> = ours.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(our_names, names, "{payload}: entries and order as cpio -t");
-        assert!(names.iter().any(|n| n.ends_with("usr/bin/ct")), "{payload}: {names:?}");
+        assert!(
+            names.iter().any(|n| n.ends_with("usr/bin/ct")),
+            "{payload}: {names:?}"
+        );
         let x = t.path().join(format!("x-{payload}"));
         std::fs::create_dir(&x).unwrap();
         sh(&x, &format!("cpio -idm --quiet < {}", cpio_path.display()));
@@ -116,7 +124,11 @@ fn newc_reader_reads_rpmbuild_payloads_like_gnu_cpio() {
             if md.file_type().is_symlink() {
                 assert_eq!(body.as_slice(), b"cpiotest");
             } else if md.is_file() && (!body.is_empty() || *nlink == 1) {
-                assert_eq!(body, &std::fs::read(&p).unwrap(), "{payload} {name}: content");
+                assert_eq!(
+                    body,
+                    &std::fs::read(&p).unwrap(),
+                    "{payload} {name}: content"
+                );
             }
             if name.contains("usr/share/cpiotest/blob") {
                 assert_eq!(*nlink, 2);

@@ -18,7 +18,10 @@ impl BlobSource for MapSource {
     fn open_blob(&self, h: &Hash) -> std::io::Result<Box<dyn Read + Send + '_>> {
         match self.0.get(h) {
             Some(v) => Ok(Box::new(&v[..])),
-            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such blob")),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such blob",
+            )),
         }
     }
 }
@@ -73,37 +76,129 @@ fn fixture() -> (Manifest, MapSource) {
         let h = Hash::of(&content);
         let size = content.len() as u64;
         blobs.insert(h, content);
-        entry(path, Kind::File { blob: h, size, link }, mode, mtime)
+        entry(
+            path,
+            Kind::File {
+                blob: h,
+                size,
+                link,
+            },
+            mode,
+            mtime,
+        )
     };
     let mut e = vec![
-        file("bin/sh", b"#!/bin/sh\necho hi\n".to_vec(), 0o755, 1_600_000_000, None),
-        file("bin/su", b"setuid binary".to_vec(), 0o4755, 1_600_000_001, None),
-        file("bin/sg", b"setgid binary".to_vec(), 0o2711, 1_600_000_002, None),
-        file("data/a", b"shared content of the group".to_vec(), 0o640, 1_600_000_003, Some(1)),
-        file("data/b", b"shared content of the group".to_vec(), 0o640, 1_600_000_003, Some(1)),
-        file("data/c", b"shared content of the group".to_vec(), 0o640, 1_600_000_003, Some(1)),
-        file("data/future", b"mtime after SOURCE_DATE_EPOCH".to_vec(), 0o600, SDE + 1_000_000, None),
+        file(
+            "bin/sh",
+            b"#!/bin/sh\necho hi\n".to_vec(),
+            0o755,
+            1_600_000_000,
+            None,
+        ),
+        file(
+            "bin/su",
+            b"setuid binary".to_vec(),
+            0o4755,
+            1_600_000_001,
+            None,
+        ),
+        file(
+            "bin/sg",
+            b"setgid binary".to_vec(),
+            0o2711,
+            1_600_000_002,
+            None,
+        ),
+        file(
+            "data/a",
+            b"shared content of the group".to_vec(),
+            0o640,
+            1_600_000_003,
+            Some(1),
+        ),
+        file(
+            "data/b",
+            b"shared content of the group".to_vec(),
+            0o640,
+            1_600_000_003,
+            Some(1),
+        ),
+        file(
+            "data/c",
+            b"shared content of the group".to_vec(),
+            0o640,
+            1_600_000_003,
+            Some(1),
+        ),
+        file(
+            "data/future",
+            b"mtime after SOURCE_DATE_EPOCH".to_vec(),
+            0o600,
+            SDE + 1_000_000,
+            None,
+        ),
         file("data/empty", Vec::new(), 0o644, 1_600_000_004, None),
         file(
             "data/big",
-            (0..6_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 21) as u8).collect(),
+            (0..6_000_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 21) as u8)
+                .collect(),
             0o644,
             1_600_000_005,
             None,
         ),
-        file("other/x", b"second group, other dir".to_vec(), 0o644, 1_600_000_006, Some(2)),
-        file("data/y", b"second group, other dir".to_vec(), 0o644, 1_600_000_006, Some(2)),
+        file(
+            "other/x",
+            b"second group, other dir".to_vec(),
+            0o644,
+            1_600_000_006,
+            Some(2),
+        ),
+        file(
+            "data/y",
+            b"second group, other dir".to_vec(),
+            0o644,
+            1_600_000_006,
+            Some(2),
+        ),
         entry("bin", Kind::Dir, 0o755, 1_500_000_000),
         entry("data", Kind::Dir, 0o750, 1_500_000_001),
         entry("other", Kind::Dir, 0o755, 1_500_000_002),
         entry("tmp", Kind::Dir, 0o1777, 1_500_000_003),
         entry("usr", Kind::Dir, 0o755, 1_500_000_004),
         entry("usr/lib", Kind::Dir, 0o755, 1_500_000_005),
-        entry("usr/lib/sh", Kind::Symlink { target: "../../bin/sh".into() }, 0o777, 1_600_000_007),
-        entry("usr/lib/dangling", Kind::Symlink { target: "/nonexistent/x".into() }, 0o777, 1_600_000_008),
+        entry(
+            "usr/lib/sh",
+            Kind::Symlink {
+                target: "../../bin/sh".into(),
+            },
+            0o777,
+            1_600_000_007,
+        ),
+        entry(
+            "usr/lib/dangling",
+            Kind::Symlink {
+                target: "/nonexistent/x".into(),
+            },
+            0o777,
+            1_600_000_008,
+        ),
         entry("dev", Kind::Dir, 0o755, 1_500_000_006),
-        entry("dev/null", Kind::Char { major: 1, minor: 3 }, 0o666, 1_600_000_009),
-        entry("dev/vda", Kind::Block { major: 252, minor: 0 }, 0o660, 1_600_000_010),
+        entry(
+            "dev/null",
+            Kind::Char { major: 1, minor: 3 },
+            0o666,
+            1_600_000_009,
+        ),
+        entry(
+            "dev/vda",
+            Kind::Block {
+                major: 252,
+                minor: 0,
+            },
+            0o660,
+            1_600_000_010,
+        ),
         entry("dev/initctl", Kind::Fifo, 0o600, 1_600_000_011),
         entry("dev/log", Kind::Socket, 0o666, 1_600_000_012),
         entry("many", Kind::Dir, 0o755, 1_500_000_007),
@@ -111,7 +206,9 @@ fn fixture() -> (Manifest, MapSource) {
     for i in 0..700 {
         e.push(file(
             &format!("many/f{i:04}"),
-            format!("small file number {i}\n").repeat(i % 7 + 1).into_bytes(),
+            format!("small file number {i}\n")
+                .repeat(i % 7 + 1)
+                .into_bytes(),
             0o644,
             1_600_000_100 + i as i64,
             None,
@@ -140,7 +237,11 @@ fn pack(m: &Manifest, src: &MapSource, o: &PackOptions) -> Vec<u8> {
     let mut out = Vec::new();
     let st = pack_manifest(src, m, &mut out, o).unwrap();
     assert_eq!(st.bytes_out, out.len() as u64);
-    assert_eq!(st.entries, m.entries.len() as u64 - 1, "the socket is skipped");
+    assert_eq!(
+        st.entries,
+        m.entries.len() as u64 - 1,
+        "the socket is skipped"
+    );
     out
 }
 
@@ -177,7 +278,14 @@ fn compare_tree(root: &Path, m: &Manifest, src: &MapSource) {
     let mut found: Vec<String> = walkdir::WalkDir::new(root)
         .min_depth(1)
         .into_iter()
-        .map(|e| e.unwrap().path().strip_prefix(root).unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     found.sort();
     let mut want: Vec<String> = m
@@ -210,7 +318,9 @@ fn compare_tree(root: &Path, m: &Manifest, src: &MapSource) {
                         let n = m
                             .entries
                             .iter()
-                            .filter(|x| matches!(x.kind, Kind::File { link: Some(l), .. } if l == *g))
+                            .filter(
+                                |x| matches!(x.kind, Kind::File { link: Some(l), .. } if l == *g),
+                            )
                             .count() as u64;
                         assert_eq!(md.nlink(), n, "{what} nlink");
                     }
@@ -251,18 +361,34 @@ fn compare_tree(root: &Path, m: &Manifest, src: &MapSource) {
 
 #[test]
 fn gnu_cpio_unpacks_every_codec_into_the_manifest_tree() {
-    require!(have("cpio") && have("zstd") && have("gzip") && have("xz"), "cpio/zstd/gzip/xz not installed");
-    require!(is_root(), "needs root to create device nodes and keep owners with cpio -idm");
+    require!(
+        have("cpio") && have("zstd") && have("gzip") && have("xz"),
+        "cpio/zstd/gzip/xz not installed"
+    );
+    require!(
+        is_root(),
+        "needs root to create device nodes and keep owners with cpio -idm"
+    );
     let (m, src) = fixture();
     for (c, cat) in [
-        (Compress::Zstd { level: 3, threads: 2 }, "zstd -dc"),
+        (
+            Compress::Zstd {
+                level: 3,
+                threads: 2,
+            },
+            "zstd -dc",
+        ),
         (Compress::Gzip { level: 6 }, "gzip -dc"),
         (Compress::Xz { level: 1 }, "xz -dc"),
         (Compress::None, "cat"),
     ] {
         let archive = pack(&m, &src, &opts(c.clone()));
         let dir = tempfile::tempdir().unwrap();
-        sh(dir.path(), &format!("{cat} | cpio -idm --no-absolute-filenames --quiet"), &archive);
+        sh(
+            dir.path(),
+            &format!("{cat} | cpio -idm --no-absolute-filenames --quiet"),
+            &archive,
+        );
         compare_tree(dir.path(), &m, &src);
         // No duplicate names in the listing, and exactly the manifest's names.
         let list = sh(dir.path(), &format!("{cat} | cpio -t --quiet"), &archive);
@@ -281,7 +407,13 @@ fn raw_headers(data: &[u8]) -> Vec<(String, u32, u32, u32)> {
     let mut p = 0;
     loop {
         assert_eq!(&data[p..p + 6], b"070701");
-        let f = |i: usize| u32::from_str_radix(std::str::from_utf8(&data[p + 6 + i * 8..p + 14 + i * 8]).unwrap(), 16).unwrap();
+        let f = |i: usize| {
+            u32::from_str_radix(
+                std::str::from_utf8(&data[p + 6 + i * 8..p + 14 + i * 8]).unwrap(),
+                16,
+            )
+            .unwrap()
+        };
         let (ino, nlink, size, namesize) = (f(0), f(4), f(6), f(11) as usize);
         let name = String::from_utf8(data[p + 110..p + 110 + namesize - 1].to_vec()).unwrap();
         p = (p + 110 + namesize).div_ceil(4) * 4;
@@ -308,7 +440,11 @@ fn hardlink_data_goes_with_the_first_member_and_inodes_are_sequential() {
     assert_eq!(order, want, "entries in manifest order");
     let get = |n: &str| h.iter().find(|x| x.0 == n).unwrap().clone();
     let (a, b, c) = (get("data/a"), get("data/b"), get("data/c"));
-    assert_eq!((a.2, a.3), (3, 27), "first member: nlink 3, carries the data");
+    assert_eq!(
+        (a.2, a.3),
+        (3, 27),
+        "first member: nlink 3, carries the data"
+    );
     assert_eq!((b.2, b.3, c.2, c.3), (3, 0, 3, 0), "later members: size 0");
     assert!(a.1 == b.1 && b.1 == c.1);
     // group 2: data/y comes before other/x in write order
@@ -348,21 +484,41 @@ fn output_is_reproducible_and_follows_source_date_epoch() {
     assert_eq!(a, z(4, SDE), "4 vs 2 zstd workers, same bytes");
     assert_ne!(a, z(2, SDE - 1), "another source_date_epoch, other bytes");
     for c in [Compress::Gzip { level: 6 }, Compress::Xz { level: 1 }] {
-        assert_eq!(pack(&m, &src, &opts(c.clone())), pack(&m, &src, &opts(c.clone())), "{c:?}");
+        assert_eq!(
+            pack(&m, &src, &opts(c.clone())),
+            pack(&m, &src, &opts(c.clone())),
+            "{c:?}"
+        );
     }
 }
 
 #[test]
 fn zstd_output_passes_zstd_t_and_padded_outputs_still_decompress() {
-    require!(have("zstd") && have("gzip") && have("xz"), "zstd/gzip/xz not installed");
+    require!(
+        have("zstd") && have("gzip") && have("xz"),
+        "zstd/gzip/xz not installed"
+    );
     let (m, src) = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let plain = pack(&m, &src, &opts(Compress::None));
-    let z = pack(&m, &src, &opts(Compress::Zstd { level: 3, threads: 2 }));
+    let z = pack(
+        &m,
+        &src,
+        &opts(Compress::Zstd {
+            level: 3,
+            threads: 2,
+        }),
+    );
     std::fs::write(tmp.path().join("a.zst"), &z).unwrap();
     sh(tmp.path(), "zstd -q -t a.zst", b"");
     for (c, tool) in [
-        (Compress::Zstd { level: 3, threads: 2 }, "zstd -q -dc"),
+        (
+            Compress::Zstd {
+                level: 3,
+                threads: 2,
+            },
+            "zstd -q -dc",
+        ),
         (Compress::Gzip { level: 6 }, "gzip -dc"),
         (Compress::Xz { level: 1 }, "xz -dc"),
     ] {
@@ -374,9 +530,15 @@ fn zstd_output_passes_zstd_t_and_padded_outputs_still_decompress() {
         assert_eq!(st.bytes_out, out.len() as u64);
         assert!(out.len() > pack(&m, &src, &opts(c.clone())).len() || out.len() % 512 == 0);
         let back = sh(tmp.path(), tool, &out); // exit status 0 checked by sh()
-        assert_eq!(back, plain, "{c:?}: padded stream decompresses to the same cpio");
+        assert_eq!(
+            back, plain,
+            "{c:?}: padded stream decompresses to the same cpio"
+        );
         let mut ours = Vec::new();
-        decompressor(std::io::Cursor::new(out)).unwrap().read_to_end(&mut ours).unwrap();
+        decompressor(std::io::Cursor::new(out))
+            .unwrap()
+            .read_to_end(&mut ours)
+            .unwrap();
         assert_eq!(ours, plain, "{c:?}: our decompressor skips the padding");
     }
 }
@@ -392,8 +554,13 @@ fn unsorted_manifest_and_missing_blob_are_clear_errors() {
     if let Kind::File { blob, .. } = &mut m.entries[pos].kind {
         *blob = Hash::of(b"not in the source");
     }
-    let err = pack_manifest(&src, &m, Vec::new(), &opts(Compress::None)).unwrap_err().to_string();
-    assert!(err.contains("bin/sh") && err.contains("no such blob"), "{err}");
+    let err = pack_manifest(&src, &m, Vec::new(), &opts(Compress::None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bin/sh") && err.contains("no such blob"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -411,14 +578,21 @@ fn pack_dir_round_trips_through_gnu_cpio() {
         b"",
     );
     let mut out = Vec::new();
-    let o = opts(Compress::Zstd { level: 3, threads: 1 });
+    let o = opts(Compress::Zstd {
+        level: 3,
+        threads: 1,
+    });
     let st = pack_dir(s, &mut out, &o).unwrap();
     assert_eq!(st.entries, 10);
     let mut again = Vec::new();
     pack_dir(s, &mut again, &o).unwrap();
     assert_eq!(out, again, "pack_dir is reproducible");
     let dst = tempfile::tempdir().unwrap();
-    sh(dst.path(), "zstd -dc | cpio -idm --no-absolute-filenames --quiet", &out);
+    sh(
+        dst.path(),
+        "zstd -dc | cpio -idm --no-absolute-filenames --quiet",
+        &out,
+    );
     let list = sh(dst.path(), "zstd -dc | cpio -t --quiet", &out);
     assert_eq!(
         String::from_utf8(list).unwrap(),
@@ -430,8 +604,14 @@ fn pack_dir_round_trips_through_gnu_cpio() {
     assert_eq!(md("init").mtime(), 1_650_000_000);
     assert_eq!(md("bin").mode() & 0o7777, 0o4711);
     assert_eq!(md("lib/modules/a.ko").ino(), md("lib/modules/b.ko").ino());
-    assert_eq!(std::fs::read(d.join("lib/modules/b.ko")).unwrap(), std::fs::read(s.join("lib/modules/a.ko")).unwrap());
+    assert_eq!(
+        std::fs::read(d.join("lib/modules/b.ko")).unwrap(),
+        std::fs::read(s.join("lib/modules/a.ko")).unwrap()
+    );
     assert!(md("dev/console").file_type().is_char_device());
     assert!(md("dev/fifo").file_type().is_fifo());
-    assert_eq!(std::fs::read_link(d.join("bin/init")).unwrap().to_str(), Some("../init"));
+    assert_eq!(
+        std::fs::read_link(d.join("bin/init")).unwrap().to_str(),
+        Some("../init")
+    );
 }

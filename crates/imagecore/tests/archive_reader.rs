@@ -27,7 +27,12 @@ macro_rules! require {
 }
 
 fn sh(dir: &Path, script: &str) -> Vec<u8> {
-    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{script}: {}\n{}",
@@ -59,7 +64,14 @@ fn read_all(data: &[u8]) -> Vec<(String, u32, u32, u64, Vec<u8>, NewcFormat)> {
         let mut body = Vec::new();
         e.read_to_end(&mut body).unwrap();
         assert_eq!(body.len() as u64, h.file_size);
-        out.push((h.name_lossy().into_owned(), h.mode, h.nlink, h.file_size, body, h.format));
+        out.push((
+            h.name_lossy().into_owned(),
+            h.mode,
+            h.nlink,
+            h.file_size,
+            body,
+            h.format,
+        ));
     }
     out
 }
@@ -70,7 +82,10 @@ fn check_against_gnu(dir: &Path, archive: &str, fmt: NewcFormat) {
     let listing = String::from_utf8(sh(dir, &format!("cpio -t --quiet < {archive}"))).unwrap();
     let names: Vec<&str> = listing.lines().collect();
     let our_names: Vec<&str> = ours.iter().map(|e| e.0.as_str()).collect();
-    assert_eq!(our_names, names, "{archive}: same entries, same order as cpio -t");
+    assert_eq!(
+        our_names, names,
+        "{archive}: same entries, same order as cpio -t"
+    );
     let x = dir.join(format!("x-{archive}"));
     std::fs::create_dir(&x).unwrap();
     sh(&x, &format!("cpio -idm --quiet < ../{archive}"));
@@ -80,13 +95,22 @@ fn check_against_gnu(dir: &Path, archive: &str, fmt: NewcFormat) {
         let md = std::fs::symlink_metadata(&p).unwrap();
         assert_eq!(*mode, md.mode(), "{name} mode");
         if md.file_type().is_symlink() {
-            assert_eq!(body.as_slice(), std::fs::read_link(&p).unwrap().as_os_str().as_encoded_bytes());
+            assert_eq!(
+                body.as_slice(),
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .as_os_str()
+                    .as_encoded_bytes()
+            );
         } else if md.is_file() && (*size > 0 || *nlink == 1) {
             assert_eq!(body, &std::fs::read(&p).unwrap(), "{name} content");
         }
     }
     // The hardlink pair: GNU cpio keeps the data with the last member.
-    let big: Vec<_> = ours.iter().filter(|e| e.0.trim_start_matches("./").starts_with("usr/bin/big")).collect();
+    let big: Vec<_> = ours
+        .iter()
+        .filter(|e| e.0.trim_start_matches("./").starts_with("usr/bin/big"))
+        .collect();
     assert_eq!(big.len(), 2);
     assert_eq!(big.iter().map(|e| e.3).sum::<u64>(), 1_000_003);
     assert!(big.iter().all(|e| e.2 == 2));
@@ -97,8 +121,14 @@ fn reads_gnu_cpio_newc_and_crc_archives() {
     require!(have("cpio"), "GNU cpio not installed");
     let t = tempfile::tempdir().unwrap();
     make_tree(t.path());
-    sh(t.path(), "cd src && find . | sort | cpio -o -H newc --quiet > ../a.newc");
-    sh(t.path(), "cd src && find . | sort | cpio -o -H crc --quiet > ../a.crc");
+    sh(
+        t.path(),
+        "cd src && find . | sort | cpio -o -H newc --quiet > ../a.newc",
+    );
+    sh(
+        t.path(),
+        "cd src && find . | sort | cpio -o -H crc --quiet > ../a.crc",
+    );
     check_against_gnu(t.path(), "a.newc", NewcFormat::Newc);
     check_against_gnu(t.path(), "a.crc", NewcFormat::Crc);
 }
@@ -108,7 +138,10 @@ fn crc_mismatch_is_detected() {
     require!(have("cpio"), "GNU cpio not installed");
     let t = tempfile::tempdir().unwrap();
     make_tree(t.path());
-    sh(t.path(), "cd src && printf './etc/hostname\\n' | cpio -o -H crc --quiet > ../a.crc");
+    sh(
+        t.path(),
+        "cd src && printf './etc/hostname\\n' | cpio -o -H crc --quiet > ../a.crc",
+    );
     let mut data = std::fs::read(t.path().join("a.crc")).unwrap();
     let at = data.windows(6).position(|w| w == b"hello\n").unwrap();
     data[at] = b'j';
@@ -126,7 +159,10 @@ fn decompressor_sniffs_streams_made_by_the_real_tools() {
     );
     let t = tempfile::tempdir().unwrap();
     make_tree(t.path());
-    sh(t.path(), "cd src && find . | sort | cpio -o -H newc --quiet > ../a.cpio");
+    sh(
+        t.path(),
+        "cd src && find . | sort | cpio -o -H newc --quiet > ../a.cpio",
+    );
     let plain = std::fs::read(t.path().join("a.cpio")).unwrap();
     let twice = [plain.clone(), plain.clone()].concat();
     for (script, want) in [
