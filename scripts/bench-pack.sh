@@ -1,7 +1,7 @@
 #!/bin/sh
 # Benchmark: our pack_dir (zstd -3, all cores) against
 #   find . | sort | cpio -H newc -o | zstd -T0 -3
-# on the same tree, in the same run, alternating 3 times. Prints the median time ratio and the
+# on the same tree, in the same run, alternating RUNS (default 3) times. Prints the median time ratio and the
 # size ratio (ours / GNU). Usage: scripts/bench-pack.sh [TREE]
 # Without TREE, a tree of >= 400 MB and >= 5000 files is made from copies of /usr/share and
 # /usr/bin in $BENCH_DIR (default /tmp/osimage-bench-pack).
@@ -38,7 +38,7 @@ tar -cf - -C "$TREE" . > /dev/null
 # wall and CPU (user+sys) seconds of a command, via GNU time
 timed() { /usr/bin/time -f '%e %U %S' -o "$WORK/time.txt" "$@" > /dev/null; awk '{printf "%s %.2f\n", $1, $2 + $3}' "$WORK/time.txt"; }
 OURS=""; GNU=""; OCPU=""; GCPU=""
-for i in 1 2 3; do
+for i in $(seq 1 "${RUNS:-3}"); do
     set -- $(timed "$BIN" "$TREE" "$WORK/ours.cpio.zst" 3 0)
     o=$1; oc=$2
     set -- $(timed sh -c "cd '$TREE' && find . | LC_ALL=C sort | cpio -H newc -o --quiet | zstd -q -T0 -3 > '$WORK/gnu.cpio.zst'")
@@ -46,7 +46,7 @@ for i in 1 2 3; do
     printf 'run %d: ours %.2f s (cpu %.2f s), gnu %.2f s (cpu %.2f s)\n' "$i" "$o" "$oc" "$g" "$gc"
     OURS="$OURS $o"; GNU="$GNU $g"; OCPU="$OCPU $oc"; GCPU="$GCPU $gc"
 done
-median() { printf '%s\n' $* | sort -g | sed -n 2p; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 MO=$(median $OURS); MG=$(median $GNU); CO=$(median $OCPU); CG=$(median $GCPU)
 SO=$(stat -c %s "$WORK/ours.cpio.zst"); SG=$(stat -c %s "$WORK/gnu.cpio.zst")
 printf 'median wall: ours %.2f s, gnu %.2f s, time ratio %.3f\n' "$MO" "$MG" "$(echo "$MO / $MG" | bc -l)"
