@@ -615,3 +615,90 @@ fn pack_dir_round_trips_through_gnu_cpio() {
         Some("../init")
     );
 }
+
+/// A manifest of `dir` built independently of pack_dir (walkdir, blobs by content hash).
+fn manifest_of(dir: &Path) -> (Manifest, MapSource) {
+    let mut blobs = HashMap::new();
+    let mut groups: HashMap<u64, u32> = HashMap::new();
+    let mut entries = Vec::new();
+    for e in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+        let e = e.unwrap();
+        let md = e.path().symlink_metadata().unwrap();
+        let ft = md.file_type();
+        let kind = if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink {
+                target: std::fs::read_link(e.path())
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .into(),
+            }
+        } else if ft.is_fifo() {
+            Kind::Fifo
+        } else {
+            let data = std::fs::read(e.path()).unwrap();
+            let h = Hash::of(&data);
+            let size = data.len() as u64;
+            blobs.insert(h, data);
+            let link = (md.nlink() > 1).then(|| {
+                let next = groups.len() as u32 + 1;
+                *groups.entry(md.ino()).or_insert(next)
+            });
+            Kind::File {
+                blob: h,
+                size,
+                link,
+            }
+        };
+        let mut x = entry(
+            e.path().strip_prefix(dir).unwrap().to_str().unwrap(),
+            kind,
+            md.mode() & 0o7777,
+            md.mtime(),
+        );
+        x.uid = md.uid();
+        x.gid = md.gid();
+        entries.push(x);
+    }
+    let mut m = Manifest { entries };
+    m.sort();
+    (m, MapSource(blobs))
+}
+
+#[test]
+fn pack_dir_and_pack_manifest_write_the_same_bytes() {
+    let stage = tempfile::tempdir().unwrap();
+    let s = stage.path();
+    sh(
+        s,
+        "set -e; mkdir -p a/b c a-b; printf one > a/b/1; printf two > a/2; ln a/2 c/2; ln a/2 a-b/2; \
+         head -c 5000000 /dev/urandom > c/big; ln -s ../a/2 c/l; mkfifo c/p; chmod 1777 c; chmod 4755 a/b/1",
+        b"",
+    );
+    let (m, src) = manifest_of(s);
+    for c in [
+        Compress::None,
+        Compress::Zstd {
+            level: 3,
+            threads: 2,
+        },
+    ] {
+        let o = PackOptions {
+            source_date_epoch: Some(SDE),
+            compress: c,
+            pad_to: Some(512),
+        };
+        let mut from_dir = Vec::new();
+        pack_dir(s, &mut from_dir, &o).unwrap();
+        let mut from_manifest = Vec::new();
+        pack_manifest(&src, &m, &mut from_manifest, &o).unwrap();
+        assert!(
+            from_dir == from_manifest,
+            "{:?}: pack_dir and pack_manifest differ",
+            o.compress
+        );
+        assert_eq!(from_dir.len() % 512, 0);
+    }
+}

@@ -142,17 +142,22 @@ pub fn compressor<'a, W: Write + 'a>(
                     "xz level {level} is out of range 0..=9"
                 )));
             }
-            let threads = worker_count(0);
-            let stream = liblzma::stream::MtStreamBuilder::new()
-                .preset(level)
-                .threads(threads)
-                .block_size(XZ_BLOCK_SIZE)
-                .check(liblzma::stream::Check::Crc64)
-                .encoder()
-                .map_err(|e| setup(io::Error::other(e)))?;
-            Box::new(Xz(liblzma::write::XzEncoder::new_stream(w, stream)))
+            Box::new(xz_encoder(w, level, worker_count(0)).map_err(setup)?)
         }
     })
+}
+
+/// The xz encoder: always liblzma's multi-threaded one with a fixed block size, so `threads`
+/// does not change the output.
+fn xz_encoder<W: Write>(w: W, level: u32, threads: u32) -> io::Result<Xz<W>> {
+    let stream = liblzma::stream::MtStreamBuilder::new()
+        .preset(level)
+        .threads(threads.max(1))
+        .block_size(XZ_BLOCK_SIZE)
+        .check(liblzma::stream::Check::Crc64)
+        .encoder()
+        .map_err(io::Error::other)?;
+    Ok(Xz(liblzma::write::XzEncoder::new_stream(w, stream)))
 }
 
 /// The padding bytes that make a stream of `len` bytes, compressed with `c`, a multiple of
@@ -170,7 +175,7 @@ pub fn pad_stream(len: u64, pad_to: u64, c: &Compress) -> Result<Vec<u8>, Archiv
     Ok(match c {
         Compress::None => vec![0; pad as usize],
         Compress::Xz { .. } => {
-            if pad_to % 4 != 0 {
+            if !pad_to.is_multiple_of(4) {
                 return Err(ArchiveError::Options(format!(
                     "xz output can only be padded to a multiple of 4 bytes, not {pad_to}"
                 )));
@@ -314,6 +319,22 @@ mod tests {
             },
         );
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn xz_output_does_not_depend_on_threads() {
+        // > 2 blocks of XZ_BLOCK_SIZE so several threads really run
+        let data: Vec<u8> = (0..(XZ_BLOCK_SIZE as u32 * 2 + 100_000))
+            .map(|i| (i.wrapping_mul(2654435761) >> 27) as u8)
+            .collect();
+        let run = |threads| {
+            let mut out = Vec::new();
+            let mut w = Box::new(xz_encoder(&mut out, 0, threads).unwrap());
+            w.write_all(&data).unwrap();
+            w.finish().unwrap();
+            out
+        };
+        assert_eq!(run(1), run(3));
     }
 
     #[test]

@@ -46,6 +46,44 @@ enum Fetched {
     Err(io::Error),
 }
 
+/// Compressed output travels to the writing thread in chunks of this size …
+const OUT_CHUNK: usize = 1 << 20;
+/// … with at most this many chunks in flight.
+const OUT_CHUNKS: usize = 64;
+
+/// A writer that sends its bytes, in `OUT_CHUNK` pieces, to another thread.
+struct ChannelWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(OUT_CHUNK));
+        self.tx
+            .send(full)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the archive writer stopped"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(OUT_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= OUT_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    /// Called once, by the compressor's `finish()`: send what is left.
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
 struct CountWriter<W> {
     inner: W,
     n: u64,
@@ -148,7 +186,31 @@ where
                 i = j;
             }
         });
-        write_items(items, open, rx, &mut cw, opts)
+        // Compress on another thread; this one only writes the compressed chunks to `out`, so a
+        // stalled output (dirty-page throttling) does not stop the compressor being fed.
+        let (otx, orx) = sync_channel::<Vec<u8>>(OUT_CHUNKS);
+        let worker = s.spawn(move || {
+            let mut chan = ChannelWriter {
+                tx: otx,
+                buf: Vec::with_capacity(OUT_CHUNK),
+            };
+            write_items(items, open, rx, &mut chan, opts)
+        });
+        let mut failed = None;
+        for chunk in orx {
+            if let Err(e) = cw.write_all(&chunk) {
+                failed = Some(ArchiveError::io("writing the archive", e));
+                break; // dropping the receiver stops the compressing thread
+            }
+        }
+        let res = match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match failed {
+            Some(e) => Err(e),
+            None => res,
+        }
     })?;
     let bytes_out_stream = cw.n;
     if let Some(p) = opts.pad_to {

@@ -355,7 +355,7 @@ mod tests {
             t.extend_from_slice(format!("{x:08x}").as_bytes());
         }
         t.extend_from_slice(b"TRAILER!!!\0");
-        while t.len() % 4 != 0 {
+        while !t.len().is_multiple_of(4) {
             t.push(0);
         }
         v.extend_from_slice(&t);
