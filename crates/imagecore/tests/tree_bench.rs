@@ -161,3 +161,30 @@ fn bench_scan_put_and_materialize_vs_cp() {
         "diff -r --no-dereference ours0 cp0 >/dev/null && echo same",
     );
 }
+
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn bench_hash_tree_warm_cache_many_small_files() {
+    let n: usize = std::env::var("OSIMAGE_BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("tree");
+    for i in 0..n {
+        let d = src.join(format!("d{}/e{}", i % 100, i % 7));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("f{i}")), format!("file {i}\n")).unwrap();
+    }
+    let cache = work.path().join("statcache.json");
+    let (h1, _) = time(&format!("hash_tree {n} files (cold stat cache)"), || {
+        tree::hash_tree_cached(&src, Some(&cache)).unwrap()
+    });
+    for round in 0..3 {
+        let (h2, _) = time(
+            &format!("hash_tree {n} files (warm, round {round})"),
+            || tree::hash_tree_cached(&src, Some(&cache)).unwrap(),
+        );
+        assert_eq!(h1, h2);
+    }
+}
