@@ -108,6 +108,19 @@ fn bench_scan_put_and_materialize_vs_cp() {
         };
         store.publish(&imagecore::Hash::of(b"bench"), &out).unwrap();
     });
+    time(
+        "Store::open + 13 get_output (no-op rebuild lookups)",
+        || {
+            let s = Store::open(&work.path().join("store")).unwrap();
+            for _ in 0..13 {
+                assert!(
+                    s.get_output(&imagecore::Hash::of(b"bench"))
+                        .unwrap()
+                        .is_some()
+                );
+            }
+        },
+    );
     let packs = dir_size(&work.path().join("store/packs"));
     eprintln!(
         "store size {:.1} MB = {:.2} of content ({:.0} MB/s scan+put)",
