@@ -97,6 +97,7 @@ fn bench_scan_put_and_materialize_vs_cp() {
         work.path().display()
     );
     let store = Store::open(&work.path().join("store")).unwrap();
+    let _lock = store.lock().unwrap(); // as a build holds it
     let (m, t_scan) = time("scan + put (fresh store, parallel)", || {
         tree::scan(&store, &src, None).unwrap()
     });
