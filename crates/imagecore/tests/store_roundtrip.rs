@@ -371,3 +371,34 @@ fn open_and_get_output_do_not_load_blob_indexes() {
     assert!(err.contains(".idx") && err.contains("checksum"), "{err}");
     eprintln!("open + get_output + get_record: {cheap:?}");
 }
+
+#[test]
+fn a_handle_sees_blobs_another_handle_published_before_it_locked() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Store::open(d.path()).unwrap();
+    let b = Store::open(d.path()).unwrap();
+    let first = a.put_bytes(b"first").unwrap();
+    a.publish(&Hash::of(b"1"), &Output::default()).unwrap();
+    assert!(b.has(&first)); // b's index is now loaded
+    let second = {
+        let _l = a.lock().unwrap();
+        let h = a.put_bytes(b"second").unwrap();
+        let mut out = Output::default();
+        out.artifacts.insert("x".into(), h);
+        a.publish(&Hash::of(b"2"), &out).unwrap();
+        h
+    };
+    // without the lock, a miss re-reads the pack directory
+    assert_eq!(b.read(&second).unwrap(), b"second");
+    // with the lock, the index is refreshed when the lock is taken
+    let third = {
+        let _l = a.lock().unwrap();
+        let h = a.put_bytes(b"third").unwrap();
+        let mut out = Output::default();
+        out.artifacts.insert("x".into(), h);
+        a.publish(&Hash::of(b"3"), &out).unwrap();
+        h
+    };
+    let _l = b.lock().unwrap();
+    assert_eq!(b.read(&third).unwrap(), b"third");
+}

@@ -97,6 +97,7 @@ fn bench_scan_put_and_materialize_vs_cp() {
         work.path().display()
     );
     let store = Store::open(&work.path().join("store")).unwrap();
+    let _lock = store.lock().unwrap(); // as a build holds it
     let (m, t_scan) = time("scan + put (fresh store, parallel)", || {
         tree::scan(&store, &src, None).unwrap()
     });
@@ -108,6 +109,19 @@ fn bench_scan_put_and_materialize_vs_cp() {
         };
         store.publish(&imagecore::Hash::of(b"bench"), &out).unwrap();
     });
+    time(
+        "Store::open + 13 get_output (no-op rebuild lookups)",
+        || {
+            let s = Store::open(&work.path().join("store")).unwrap();
+            for _ in 0..13 {
+                assert!(
+                    s.get_output(&imagecore::Hash::of(b"bench"))
+                        .unwrap()
+                        .is_some()
+                );
+            }
+        },
+    );
     let packs = dir_size(&work.path().join("store/packs"));
     eprintln!(
         "store size {:.1} MB = {:.2} of content ({:.0} MB/s scan+put)",
@@ -160,4 +174,31 @@ fn bench_scan_put_and_materialize_vs_cp() {
         shm.path(),
         "diff -r --no-dereference ours0 cp0 >/dev/null && echo same",
     );
+}
+
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn bench_hash_tree_warm_cache_many_small_files() {
+    let n: usize = std::env::var("OSIMAGE_BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("tree");
+    for i in 0..n {
+        let d = src.join(format!("d{}/e{}", i % 100, i % 7));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("f{i}")), format!("file {i}\n")).unwrap();
+    }
+    let cache = work.path().join("statcache.json");
+    let (h1, _) = time(&format!("hash_tree {n} files (cold stat cache)"), || {
+        tree::hash_tree_cached(&src, Some(&cache)).unwrap()
+    });
+    for round in 0..3 {
+        let (h2, _) = time(
+            &format!("hash_tree {n} files (warm, round {round})"),
+            || tree::hash_tree_cached(&src, Some(&cache)).unwrap(),
+        );
+        assert_eq!(h1, h2);
+    }
 }

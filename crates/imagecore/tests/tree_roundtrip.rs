@@ -343,6 +343,25 @@ fn errors_name_the_path() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not empty") && err.contains("busy"), "{err}");
+    // a manifest whose blob is not in the store: the error names the file
+    let other = Store::open(&d.path().join("other-store")).unwrap();
+    let mut with_file = m.clone();
+    let mut f = m.entries[0].clone();
+    f.path = "d/file".into();
+    f.kind = Kind::File {
+        blob: imagecore::Hash::of(b"absent"),
+        size: 6,
+        link: None,
+    };
+    with_file.entries.push(f);
+    with_file.sort();
+    let err = tree::materialize(&other, &with_file, &d.path().join("out2"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("out2/d/file") && err.contains("not in the cache"),
+        "{err}"
+    );
     let mut evil = m.entries[0].clone();
     evil.path = "link/escape".into();
     m.entries.push(evil);

@@ -104,8 +104,10 @@ impl Store {
         if let Some(x) = found {
             return Ok(x);
         }
-        // Another process may have added packs since we loaded the index.
-        if self.refresh_index()?
+        // Another process may have added packs since we loaded the index (not while we hold
+        // the lock: then no one else writes, and a miss is common while putting new blobs).
+        if !self.holds_lock()
+            && self.refresh_index()?
             && let Some(x) =
                 self.with_index(|s| s.map.get(h).map(|l| (*l, s.packs[l.pack as usize].clone())))?
         {

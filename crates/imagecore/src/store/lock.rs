@@ -52,6 +52,11 @@ impl Store {
             held: self.held.clone(),
         };
         self.clean_stale()?;
+        // Packs written by the previous holder: while we hold the lock, misses do not re-scan.
+        let loaded = self.index.read().map(|g| g.is_some()).unwrap_or(true);
+        if loaded {
+            self.refresh_index()?;
+        }
         Ok(guard)
     }
 

@@ -153,7 +153,8 @@ impl Store {
             counter: AtomicU64::new(0),
         };
         // Clean only while no build holds the lock: then nothing is writing.
-        if let Some(guard) = store.try_lock()? {
+        // (A read-only cache cannot be locked nor cleaned: just read it.)
+        if let Ok(Some(guard)) = store.try_lock() {
             store.clean_stale()?;
             drop(guard);
         }

@@ -256,7 +256,12 @@ fn create_entry(store: &Store, e: &Entry, p: &Path, root: bool) -> Result<bool, 
                 .mode(0o600)
                 .open(p)
                 .map_err(|err| io(p, err))?;
-            store.write_blob_into(blob, &mut f, p)?;
+            store
+                .write_blob_into(blob, &mut f, p)
+                .map_err(|err| TreeError::BadEntry {
+                    path: p.to_path_buf(),
+                    what: err.to_string(),
+                })?;
             if root {
                 rustix::fs::fchown(&f, Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)))
                     .map_err(|err| io(p, err.into()))?;

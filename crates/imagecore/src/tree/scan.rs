@@ -117,15 +117,55 @@ pub fn hash_tree_cached(dir: &Path, cache_file: Option<&Path>) -> Result<Hash, T
                     .insert(w.rel.clone(), StatEntry::new(&w.md, *blob));
             }
         }
-        if let Err(e) = fresh.save(path) {
+        if fresh != cache
+            && let Err(e) = fresh.save(path)
+        {
             tracing::warn!("cannot save stat cache {}: {e}", path.display());
         }
     }
     for e in &mut m.entries {
         e.mtime = 0;
     }
+    Ok(content_key(&m))
+}
+
+/// Hash a manifest's canonical binary form (mtimes included as given).
+fn content_key(m: &Manifest) -> Hash {
     let mut h = blake3::Hasher::new();
     h.update(b"osimage tree content v1\0");
-    h.update(&m.to_bytes());
-    Ok(Hash::from(h.finalize()))
+    let mut buf = Vec::with_capacity(256);
+    for e in &m.entries {
+        buf.clear();
+        buf.extend_from_slice(&(e.path.len() as u64).to_le_bytes());
+        buf.extend_from_slice(e.path.as_bytes());
+        for v in [e.st_mode(), e.uid, e.gid] {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+        buf.extend_from_slice(&e.mtime.to_le_bytes());
+        match &e.kind {
+            Kind::File { blob, size, link } => {
+                buf.extend_from_slice(&blob.0);
+                buf.extend_from_slice(&size.to_le_bytes());
+                buf.extend_from_slice(&link.map_or(0u64, |l| u64::from(l) + 1).to_le_bytes());
+            }
+            Kind::Symlink { target } => {
+                buf.extend_from_slice(&(target.len() as u64).to_le_bytes());
+                buf.extend_from_slice(target.as_bytes());
+            }
+            Kind::Char { major, minor } | Kind::Block { major, minor } => {
+                buf.extend_from_slice(&major.to_le_bytes());
+                buf.extend_from_slice(&minor.to_le_bytes());
+            }
+            Kind::Dir | Kind::Fifo | Kind::Socket => {}
+        }
+        buf.extend_from_slice(&(e.xattrs.len() as u64).to_le_bytes());
+        for (k, v) in &e.xattrs {
+            buf.extend_from_slice(&(k.len() as u64).to_le_bytes());
+            buf.extend_from_slice(k.as_bytes());
+            buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            buf.extend_from_slice(v);
+        }
+        h.update(&buf);
+    }
+    Hash::from(h.finalize())
 }

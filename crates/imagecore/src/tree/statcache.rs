@@ -69,12 +69,12 @@ impl StatCache {
             .map(|e| e.blob)
     }
 
-    /// Load a stat cache file; a missing or unreadable one is an empty cache (it only saves
-    /// work, it never decides content).
+    /// Load a stat cache file; a missing, damaged or unreadable one is an empty cache (it only
+    /// saves work, it never decides content).
     pub fn load(path: &Path) -> StatCache {
         std::fs::read(path)
             .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
+            .and_then(|d| StatCache::decode(&d))
             .unwrap_or_default()
     }
 
@@ -83,9 +83,113 @@ impl StatCache {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let data = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, data)?;
+        std::fs::write(&tmp, self.encode())?;
         std::fs::rename(&tmp, path)
+    }
+
+    /// Compact binary form (fast to read and write even for 100k files), with a checksum.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut paths: Vec<&String> = self.files.keys().collect();
+        paths.sort();
+        let mut out = Vec::with_capacity(16 + paths.len() * 100);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(paths.len() as u64).to_le_bytes());
+        for p in paths {
+            let e = &self.files[p];
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(p.as_bytes());
+            for v in [e.dev, e.ino, e.size, e.mtime_ns as u64, e.ctime_ns as u64] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&e.blob.0);
+        }
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        out
+    }
+
+    /// Parse [`StatCache::encode`]'s form; `None` if damaged.
+    pub fn decode(data: &[u8]) -> Option<StatCache> {
+        if data.len() < MAGIC.len() + 8 + 32 || &data[..MAGIC.len()] != MAGIC {
+            return None;
+        }
+        let (body, sum) = data.split_at(data.len() - 32);
+        if blake3::hash(body).as_bytes() != sum {
+            return None;
+        }
+        let mut r = &body[MAGIC.len()..];
+        let mut take = |n: usize| -> Option<&[u8]> {
+            if r.len() < n {
+                return None;
+            }
+            let (a, b) = r.split_at(n);
+            r = b;
+            Some(a)
+        };
+        let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let count = u64_of(take(8)?) as usize;
+        let mut files = HashMap::with_capacity(count.min(1 << 24));
+        for _ in 0..count {
+            let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+            let path = std::str::from_utf8(take(len)?).ok()?.to_string();
+            let dev = u64_of(take(8)?);
+            let ino = u64_of(take(8)?);
+            let size = u64_of(take(8)?);
+            let mtime_ns = u64_of(take(8)?) as i64;
+            let ctime_ns = u64_of(take(8)?) as i64;
+            let blob = Hash(take(32)?.try_into().ok()?);
+            files.insert(
+                path,
+                StatEntry {
+                    dev,
+                    ino,
+                    size,
+                    mtime_ns,
+                    ctime_ns,
+                    blob,
+                },
+            );
+        }
+        Some(StatCache { files })
+    }
+}
+
+const MAGIC: &[u8; 8] = b"OSSTAT1\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_round_trip_and_damage() {
+        let mut c = StatCache::default();
+        for i in 0..50 {
+            c.files.insert(
+                format!("dir/f{i}"),
+                StatEntry {
+                    dev: 1,
+                    ino: i,
+                    size: i * 3,
+                    mtime_ns: -5,
+                    ctime_ns: 1_700_000_000_123_456_789,
+                    blob: Hash::of(&i.to_le_bytes()),
+                },
+            );
+        }
+        let b = c.encode();
+        assert_eq!(StatCache::decode(&b), Some(c.clone()));
+        let mut bad = b.clone();
+        bad[20] ^= 1;
+        assert_eq!(StatCache::decode(&bad), None);
+        assert_eq!(StatCache::decode(&b[..b.len() - 1]), None);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x/c.bin");
+        c.save(&p).unwrap();
+        assert_eq!(StatCache::load(&p), c);
+        assert_eq!(
+            StatCache::load(&d.path().join("missing")),
+            StatCache::default()
+        );
     }
 }
