@@ -137,6 +137,7 @@ mod tests {
 
     fn sample() -> Lock {
         Lock {
+            request: "blake3:00".into(),
             passes: vec![
                 LockPass {
                     packages: vec![LockedPackage {

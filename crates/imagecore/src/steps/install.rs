@@ -100,6 +100,20 @@ pub fn install_lock(
 ) -> Result<usize, Error> {
     let mut n = 0;
     for pass in &lock.passes[passes] {
+        // an upgrade of a package from an earlier pass: the old version goes first (files end
+        // up as `rpm -U` leaves them; its erase scriptlets run)
+        let old: Vec<String> = pass
+            .upgraded
+            .iter()
+            .filter_map(|nevra| {
+                let mut it = nevra.rsplitn(3, '-');
+                let (_rel_arch, _ver, name) = (it.next()?, it.next()?, it.next()?);
+                Some(name.to_string())
+            })
+            .collect();
+        if !old.is_empty() {
+            erase_packages(root, &old, opts)?;
+        }
         let files = pass_files(node, pass, repos)?;
         if !files.is_empty() {
             let rep = install_packages(root, &files, opts)?;
