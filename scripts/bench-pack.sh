@@ -40,16 +40,18 @@ timed() { /usr/bin/time -f '%e %U %S' -o "$WORK/time.txt" "$@" > /dev/null; awk 
 OURS=""; GNU=""; OCPU=""; GCPU=""
 for i in $(seq 1 "${RUNS:-3}"); do
     set -- $(timed "$BIN" "$TREE" "$WORK/ours.cpio.zst" 3 0)
-    o=$1; oc=$2
+    set -- "$@" $(timed sh -c "'$BIN' '$TREE' /dev/stdout 0 2>/dev/null | zstd -q -T0 -3 > '$WORK/ours-cli.cpio.zst'")
+    o=$1; oc=$2; x=$3
     set -- $(timed sh -c "cd '$TREE' && find . | LC_ALL=C sort | cpio -H newc -o --quiet | zstd -q -T0 -3 > '$WORK/gnu.cpio.zst'")
     g=$1; gc=$2
-    printf 'run %d: ours %.2f s (cpu %.2f s), gnu %.2f s (cpu %.2f s)\n' "$i" "$o" "$oc" "$g" "$gc"
-    OURS="$OURS $o"; GNU="$GNU $g"; OCPU="$OCPU $oc"; GCPU="$GCPU $gc"
+    printf 'run %d: ours %.2f s (cpu %.2f s), gnu %.2f s (cpu %.2f s), our newc | zstd CLI %.2f s\n' "$i" "$o" "$oc" "$g" "$gc" "$x"
+    OURS="$OURS $o"; GNU="$GNU $g"; OCPU="$OCPU $oc"; GCPU="$GCPU $gc"; XC="${XC:-} $x"
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 MO=$(median $OURS); MG=$(median $GNU); CO=$(median $OCPU); CG=$(median $GCPU)
 SO=$(stat -c %s "$WORK/ours.cpio.zst"); SG=$(stat -c %s "$WORK/gnu.cpio.zst")
 printf 'median wall: ours %.2f s, gnu %.2f s, time ratio %.3f\n' "$MO" "$MG" "$(echo "$MO / $MG" | bc -l)"
+printf 'median wall of our newc writer piped into the zstd CLI: %.2f s (ratio %.3f)\n' "$(median $XC)" "$(echo "$(median $XC) / $MG" | bc -l)"
 printf 'median cpu:  ours %.2f s, gnu %.2f s, cpu ratio %.3f\n' "$CO" "$CG" "$(echo "$CO / $CG" | bc -l)"
 printf 'size: ours %d B, gnu %d B, size ratio %.4f\n' "$SO" "$SG" "$(echo "$SO / $SG" | bc -l)"
 printf 'load average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,6 @@
 //! Pack a directory with `imagecore::archive::pack_dir` (zstd) and print the wall time and sizes.
-//! Used by `scripts/bench-pack.sh`: `pack_bench DIR OUT [LEVEL] [THREADS]`.
+//! Used by `scripts/bench-pack.sh`: `pack_bench DIR OUT [LEVEL] [THREADS]` (LEVEL 0 = plain
+//! newc, e.g. to `/dev/stdout`); statistics go to stderr.
 
 use std::time::Instant;
 
@@ -30,11 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut w = imagecore::archive::compressor(out, &opts.compress)?;
         std::io::copy(&mut std::fs::File::open(&args[1])?, &mut w)?;
         w.finish()?;
-        println!("{:.3} s (compressor only)", t.elapsed().as_secs_f64());
+        eprintln!("{:.3} s (compressor only)", t.elapsed().as_secs_f64());
         return Ok(());
     }
     let st = pack_dir(std::path::Path::new(&args[1]), out, &opts)?;
-    println!(
+    eprintln!(
         "{:.3} s, {} entries, {} bytes in, {} bytes out",
         t.elapsed().as_secs_f64(),
         st.entries,
