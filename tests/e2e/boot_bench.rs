@@ -12,6 +12,7 @@ use osimage_e2e::minidistro::{self, KernelVariant};
 use osimage_e2e::{require, tools};
 
 #[test]
+#[ignore = "benchmark: cargo test -p imagecli --test e2e boot_bench -- --ignored --nocapture"]
 fn initrd_build_vs_modprobe_cpio_zstd() {
     require!(
         tools::is_root()

@@ -13,6 +13,7 @@ mod build_packages;
 mod copycds_e2e;
 mod copycds_robust;
 mod demo;
+mod examples;
 mod install_conformance;
 mod install_dnf;
 mod install_hostile;

@@ -10,7 +10,7 @@ use osimage_e2e::oracle::{DnfOpts, dnf_assumeno};
 use osimage_e2e::universe::{Rng, generate, name, write};
 
 #[test]
-#[ignore = "benchmark: cargo test -p osimage-e2e --test solve_bench -- --ignored --nocapture"]
+#[ignore = "benchmark: cargo test -p imagecli --test e2e solve_bench -- --ignored --nocapture"]
 fn bench_10k() {
     let n = 10_000;
     let t = tempfile::tempdir().unwrap();

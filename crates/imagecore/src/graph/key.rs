@@ -268,3 +268,30 @@ mod tests {
         assert_eq!(r.key.to_hex(), again.key.to_hex());
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    /// Keys must be the same on every machine and every run: a fixed record has a fixed key.
+    /// If this fails, the key encoding changed, which invalidates every cache: bump the
+    /// `osimage-node-key-v1` tag on purpose instead.
+    #[test]
+    fn key_encoding_is_pinned() {
+        let mut r = NodeRecord {
+            name: "pack".into(),
+            kind: NodeKind::Pack,
+            version: 1,
+            options: [("compress".to_string(), "zstd".to_string())].into(),
+            files: vec![("f".into(), Some(Hash([1; 32]))), ("g".into(), None)],
+            trees: vec![("t".into(), Hash([2; 32]))],
+            parents: vec![("trim".into(), Hash([3; 32]))],
+            key: Hash::default(),
+        };
+        r.key = key_of(&r);
+        assert_eq!(
+            r.key.to_hex(),
+            "06c9b1ca3cdd1b387542e1a85b064b9b21ad68ab66b6b5d50eec034f25bc6bcb"
+        );
+    }
+}

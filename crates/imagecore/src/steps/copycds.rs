@@ -1,5 +1,5 @@
 //! `copycds`: a `pkgdir` entry that names an ISO file imports it into the media store
-//! (`$OSIMAGE_MEDIA_STORE`, else `install/` beside the spec) on the first build; afterwards the
+//! (see [`super::repo::media_store`]) on the first build; afterwards the
 //! node is a cache hit. Its key is the ISO's content hash (a size+mtime+inode stamp only lets an
 //! unchanged file skip re-hashing; it is never the key).
 

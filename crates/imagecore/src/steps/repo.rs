@@ -13,10 +13,18 @@ use crate::spec::{Located, PkgDir, Spec};
 /// The artifact name of the serialised `Vec<RepoIndex>`.
 pub const INDEX: &str = "repo-index.json";
 
-/// Where `media:` references resolve: `$OSIMAGE_MEDIA_STORE`, else `install/` beside the spec.
+/// Where `media:` references resolve and where ISOs named in `pkgdir` are imported:
+/// `$OSIMAGE_STORE` (as for `osimage copycds --store`), else the first `install/` directory
+/// found in the spec's directory or above it (so `specs/x.toml` finds the project's
+/// `./install`), else `install/` beside the spec.
 pub fn media_store(spec: &Spec) -> PathBuf {
-    std::env::var_os("OSIMAGE_MEDIA_STORE")
-        .map(PathBuf::from)
+    if let Some(s) = std::env::var_os("OSIMAGE_STORE") {
+        return PathBuf::from(s);
+    }
+    spec.dir
+        .ancestors()
+        .map(|d| d.join("install"))
+        .find(|d| d.is_dir())
         .unwrap_or_else(|| spec.dir.join("install"))
 }
 
