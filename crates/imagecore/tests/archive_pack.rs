@@ -1,71 +1,17 @@
 //! pack_manifest / pack_dir against GNU cpio, zstd, gzip and xz.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::collections::HashMap;
+use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use imagecore::archive::{BlobSource, Compress, PackOptions, decompressor, pack_manifest};
+use imagecore::archive::{Compress, PackOptions, decompressor, pack_manifest};
 use imagecore::hash::Hash;
-use imagecore::tree::manifest::{Entry, Kind, Manifest};
+use imagecore::tree::manifest::{Kind, Manifest};
 
-struct MapSource(HashMap<Hash, Vec<u8>>);
-
-impl BlobSource for MapSource {
-    fn open_blob(&self, h: &Hash) -> std::io::Result<Box<dyn Read + Send + '_>> {
-        match self.0.get(h) {
-            Some(v) => Ok(Box::new(&v[..])),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such blob",
-            )),
-        }
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool} >/dev/null 2>&1"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-macro_rules! require {
-    ($cond:expr, $why:expr) => {
-        if !$cond {
-            eprintln!("SKIPPED: {}", $why);
-            return;
-        }
-    };
-}
-
-const SDE: i64 = 1_700_000_000;
-
-fn entry(path: &str, kind: Kind, mode: u32, mtime: i64) -> Entry {
-    Entry {
-        path: path.into(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        mtime,
-        xattrs: BTreeMap::new(),
-    }
-}
+#[macro_use]
+mod archive_common;
+use archive_common::*;
 
 /// A tree with every kind of entry: returns the manifest and its blobs.
 fn fixture() -> (Manifest, MapSource) {
@@ -241,33 +187,6 @@ fn pack(m: &Manifest, src: &MapSource, o: &PackOptions) -> Vec<u8> {
         "the socket is skipped"
     );
     out
-}
-
-/// Run `sh -c script` in `dir` with `input` on stdin; returns stdout; panics on failure.
-fn sh(dir: &Path, script: &str, input: &[u8]) -> Vec<u8> {
-    let mut c = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let data = input.to_vec();
-    let t = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let out = c.wait_with_output().unwrap();
-    t.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// Compare an unpacked tree with the manifest (owners only as root).
