@@ -10,7 +10,7 @@ use osimage_e2e::rpmbuild::{FileSpec, PkgSpec, build};
 use osimage_e2e::spine::osimage;
 use osimage_e2e::{oracle, require, tools, trees};
 
-fn repo(dir: &Path) {
+pub(crate) fn repo(dir: &Path) {
     let pkgs = vec![
         PkgSpec::new("filesystem", "3.16")
             .file(FileSpec::dir("/etc"))

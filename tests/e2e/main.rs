@@ -9,6 +9,7 @@ mod boot_fixture;
 mod boot_modules;
 mod boot_spec;
 mod build_from_iso;
+mod build_otherpkgs;
 mod build_packages;
 mod copycds_e2e;
 mod copycds_robust;

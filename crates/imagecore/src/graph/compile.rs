@@ -127,10 +127,20 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
             && !p.otherpkglist.is_empty()
         {
             let other = Pkglist::load(&p.otherpkglist, env)?;
+            let mut parents = vec![t, resolve];
+            parents.extend(&repo_nodes);
+            if let Some(dir) = repos.and_then(|r| r.otherpkgdir.as_ref()) {
+                let i = repo_nodes.len();
+                parents.push(g.add(
+                    "otherrepo",
+                    Box::new(steps::repo::Repo::new(spec, i, dir)),
+                    &[],
+                ));
+            }
             t = g.add(
                 "otherpkgs",
                 Box::new(steps::otherpkgs::Otherpkgs::new(spec, other)),
-                &[t],
+                &parents,
             );
         }
         t
