@@ -35,11 +35,16 @@ fn killed_builds_never_poison_the_cache() {
         .as_nanos() as u64;
     eprintln!("crash test seed {seed}, clean build {clean_time:?}");
     let mut x = seed | 1;
-    let span = (clean_time.as_millis() as u64 * 6 / 10).max(50);
+    let mut span = (clean_time.as_millis() as u64 * 6 / 10).max(50);
     let script = dir.join("compute.postinstall");
     let original_script = std::fs::read(&script).unwrap();
     let mut killed = 0;
-    for round in 0..14 {
+    let mut rounds = 0;
+    for round in 0..40 {
+        if killed >= 12 {
+            break;
+        }
+        rounds = round + 1;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -67,6 +72,9 @@ fn killed_builds_never_poison_the_cache() {
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
+        } else {
+            // finished before the kill: aim earlier next time
+            span = (span * 2 / 3).max(20);
         }
         let st = child.wait().unwrap();
         eprintln!("round {round}: delay {delay:?}, status {st}");
@@ -77,7 +85,7 @@ fn killed_builds_never_poison_the_cache() {
         "too few builds were actually killed ({killed})"
     );
     std::fs::write(&script, &original_script).unwrap();
-    for round in (0..14).step_by(3) {
+    for round in (0..rounds).step_by(3) {
         std::fs::remove_file(dir.join(format!("tree/etc/round-{round}"))).unwrap();
     }
     let o = osimage(&["build", spec_s, "--cache-dir", "crashy"], dir);
