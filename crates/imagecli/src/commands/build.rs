@@ -26,6 +26,9 @@ pub struct BuildArgs {
     /// Fail instead of re-solving when `osimage.lock` is missing or out of date.
     #[arg(long)]
     pub locked: bool,
+    /// HTTP base URL that will serve rootimgdir; written into the netboot stanzas (imgurl=).
+    #[arg(long)]
+    pub image_url: Option<String>,
 }
 
 /// Run `build`.
@@ -51,6 +54,9 @@ pub fn run(a: BuildArgs) -> anyhow::Result<i32> {
         rootimg: a.rootimg,
         events: Some(events),
         locked: a.locked,
+        export: imagecore::graph::ExportOptions {
+            image_url: a.image_url,
+        },
     };
     let res = plan.build(&opts);
     bar.finish_and_clear();

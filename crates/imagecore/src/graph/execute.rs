@@ -60,6 +60,8 @@ pub struct BuildOptions {
     pub events: Option<EventSink>,
     /// Fail instead of re-solving when `osimage.lock` is missing or out of date.
     pub locked: bool,
+    /// Export settings (e.g. the image URL written into netboot stanzas).
+    pub export: crate::graph::step::ExportOptions,
 }
 
 /// What a build did.
@@ -180,7 +182,7 @@ impl Plan<'_> {
         }
         for &i in &needed {
             if let Some(out) = &outputs[i.index()] {
-                g.dag[i].step.export(self.store, out)?;
+                g.dag[i].step.export(self.store, out, &opts.export)?;
             }
         }
         if opts.rootimg {

@@ -9,4 +9,4 @@ pub mod step;
 
 pub use execute::{BuildOptions, BuildReport, Event, EventSink};
 pub use plan::{NodeState, Plan, PlanNode};
-pub use step::{InputFile, Inputs, NodeKind, Output, Step, StepCtx};
+pub use step::{ExportOptions, InputFile, Inputs, NodeKind, Output, Step, StepCtx};

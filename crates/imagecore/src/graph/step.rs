@@ -130,6 +130,13 @@ pub struct Output {
     pub meta: BTreeMap<String, String>,
 }
 
+/// Settings that shape exported files but never a step's output (so they are not in keys).
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// Base URL the root image is served from (`imgurl=` in the netboot stanzas).
+    pub image_url: Option<String>,
+}
+
 /// What a running step may use: the store, a scratch directory, and build settings.
 pub struct StepCtx<'a> {
     /// The content-addressed store (blobs, manifests).
@@ -161,7 +168,7 @@ pub trait Step: Send + Sync {
 
     /// Write the step's user-visible results (e.g. into `rootimgdir`) from its output, whether it
     /// was just built or came from the cache. Default: nothing.
-    fn export(&self, _store: &Store, _out: &Output) -> Result<(), Error> {
+    fn export(&self, _store: &Store, _out: &Output, _opts: &ExportOptions) -> Result<(), Error> {
         Ok(())
     }
 

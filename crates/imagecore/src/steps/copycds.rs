@@ -70,7 +70,12 @@ impl Step for Copycds {
         Ok(out)
     }
 
-    fn export(&self, _store: &crate::store::Store, out: &Output) -> Result<(), Error> {
+    fn export(
+        &self,
+        _store: &crate::store::Store,
+        out: &Output,
+        _opts: &crate::graph::step::ExportOptions,
+    ) -> Result<(), Error> {
         // A cache hit must still find the media on disk (someone may have removed it).
         match out.meta.get("dest") {
             Some(d) if std::path::Path::new(d).is_dir() => Ok(()),

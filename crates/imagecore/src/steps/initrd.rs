@@ -3,9 +3,9 @@
 //! (`netdrivers`, plus the per-arch defaults when `netdrivers_defaults`, plus virtio_pci and
 //! virtio_blk to read a root image from disk) in load order. Packed as newc + zstd.
 //!
-//! Export: `rootimgdir/initrd-stateless.zst`, and `rootimgdir/netboot.ipxe`, an iPXE script
-//! whose kernel command line carries xCAT's `imgurl=` (set `image-url` in iPXE to the HTTP
-//! directory that serves `rootimgdir`).
+//! Export: `rootimgdir/initrd-stateless.zst`, and the netboot stanzas `netboot.ipxe`,
+//! `netboot.pxelinux` and `netboot.grub.cfg`, whose kernel command line carries xCAT's `imgurl=`
+//! (from `osimage build --image-url URL`; see [`Initrd::stanzas`]).
 
 use std::path::PathBuf;
 
@@ -58,6 +58,43 @@ impl Initrd {
             s.push_str(&self.addkcmdline);
         }
         s
+    }
+
+    /// The netboot stanzas: `netboot.ipxe`, `netboot.pxelinux` and `netboot.grub.cfg`. With
+    /// `image_url` (`osimage build --image-url`) the URLs are complete; without it iPXE uses
+    /// its `image-url` variable and the others a `@IMAGE_URL@` placeholder to replace.
+    pub fn stanzas(&self, image_url: Option<&str>) -> Vec<(&'static str, String)> {
+        let base = image_url.map(|u| u.trim_end_matches('/').to_string());
+        let ipxe_base = base.clone().unwrap_or_else(|| "${image-url}".into());
+        let ipxe = format!(
+            "#!ipxe\n# written by osimage for {dir}\n{set}kernel {ipxe_base}/kernel {cmd}\ninitrd {ipxe_base}/{INITRD}\nboot\n",
+            dir = self.rootimgdir.display(),
+            set = if base.is_some() {
+                String::new()
+            } else {
+                "# set image-url to the HTTP URL that serves this directory\n".to_string()
+            },
+            cmd = self.cmdline(&ipxe_base),
+        );
+        let b = base.unwrap_or_else(|| "@IMAGE_URL@".into());
+        let label = self
+            .rootimgdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "osimage".into());
+        let pxe = format!(
+            "LABEL {label}\n  KERNEL {b}/kernel\n  INITRD {b}/{INITRD}\n  APPEND {}\n",
+            self.cmdline(&b)
+        );
+        let grub = format!(
+            "menuentry '{label}' {{\n  linux {b}/kernel {}\n  initrd {b}/{INITRD}\n}}\n",
+            self.cmdline(&b)
+        );
+        vec![
+            ("netboot.ipxe", ipxe),
+            ("netboot.pxelinux", pxe),
+            ("netboot.grub.cfg", grub),
+        ]
     }
 
     fn wanted(&self) -> Vec<String> {
@@ -156,20 +193,20 @@ impl Step for Initrd {
         Ok(out)
     }
 
-    fn export(&self, store: &Store, out: &Output) -> Result<(), Error> {
+    fn export(
+        &self,
+        store: &Store,
+        out: &Output,
+        opts: &crate::graph::step::ExportOptions,
+    ) -> Result<(), Error> {
         if let Some(h) = out.artifacts.get(INITRD) {
             super::util::export_blob(store, h, &self.rootimgdir.join(INITRD))?;
         }
-        let ipxe = format!(
-            "#!ipxe\n# written by osimage: set image-url to the HTTP URL of this directory first\n\
-             isset ${{image-url}} || set image-url http://${{next-server}}{}\n\
-             kernel ${{image-url}}/kernel {}\ninitrd ${{image-url}}/{INITRD}\nboot\n",
-            self.rootimgdir.display(),
-            self.cmdline("${image-url}")
-        );
-        let p = self.rootimgdir.join("netboot.ipxe");
-        if std::fs::read_to_string(&p).ok().as_deref() != Some(ipxe.as_str()) {
-            std::fs::write(&p, ipxe).map_err(|e| Error::io(&p, e))?;
+        for (name, text) in self.stanzas(opts.image_url.as_deref()) {
+            let p = self.rootimgdir.join(name);
+            if std::fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+            }
         }
         Ok(())
     }

@@ -84,7 +84,12 @@ impl Step for Kernel {
         Ok(out)
     }
 
-    fn export(&self, store: &Store, out: &Output) -> Result<(), Error> {
+    fn export(
+        &self,
+        store: &Store,
+        out: &Output,
+        _opts: &crate::graph::step::ExportOptions,
+    ) -> Result<(), Error> {
         if let Some(h) = out.artifacts.get(KERNEL) {
             super::util::export_blob(store, h, &self.rootimgdir.join(KERNEL))?;
         }

@@ -108,7 +108,12 @@ impl Step for Pack {
         Ok(out)
     }
 
-    fn export(&self, store: &Store, out: &Output) -> Result<(), Error> {
+    fn export(
+        &self,
+        store: &Store,
+        out: &Output,
+        _opts: &crate::graph::step::ExportOptions,
+    ) -> Result<(), Error> {
         let name = self.file_name();
         let Some(blob) = out.artifacts.get(name) else {
             return Err(Error::Step {

@@ -168,7 +168,12 @@ impl Step for Resolve {
         Ok(out)
     }
 
-    fn export(&self, store: &Store, out: &Output) -> Result<(), Error> {
+    fn export(
+        &self,
+        store: &Store,
+        out: &Output,
+        _opts: &crate::graph::step::ExportOptions,
+    ) -> Result<(), Error> {
         let Some(h) = out.artifacts.get(LOCK) else {
             return Ok(());
         };
