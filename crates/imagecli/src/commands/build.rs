@@ -40,13 +40,22 @@ pub fn run(a: BuildArgs) -> anyhow::Result<i32> {
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let b = bar.clone();
-    let events = Arc::new(move |e: &Event| match e {
-        Event::Cached { name } => b.println(format!("  cached  {name}")),
-        Event::Started { name, .. } => b.set_message(format!("running {name}")),
-        Event::Finished { name, elapsed } => {
-            b.println(format!("  built   {name} ({:.2}s)", elapsed.as_secs_f64()))
+    // progress lines on the bar, or plain lines on stderr when it is hidden (not a terminal)
+    let line = move |b: &ProgressBar, s: String| {
+        if b.is_hidden() {
+            eprintln!("{s}");
+        } else {
+            b.println(s);
         }
-        Event::Failed { name, .. } => b.println(format!("  FAILED  {name}")),
+    };
+    let events = Arc::new(move |e: &Event| match e {
+        Event::Cached { name } => line(&b, format!("  cached  {name}")),
+        Event::Started { name, .. } => b.set_message(format!("running {name}")),
+        Event::Finished { name, elapsed } => line(
+            &b,
+            format!("  built   {name} ({:.2}s)", elapsed.as_secs_f64()),
+        ),
+        Event::Failed { name, .. } => line(&b, format!("  FAILED  {name}")),
     });
     let opts = BuildOptions {
         jobs: a.jobs,
