@@ -15,19 +15,19 @@ use osimage_e2e::iso::{
 use osimage_e2e::require;
 use osimage_e2e::tools::have;
 
-/// Built once per test binary under the cargo target tmp dir (rebuilt on every run).
-fn fixture() -> &'static Fixture {
+/// Built once per test binary (shared with `copycds_robust`) under the cargo target tmp dir (rebuilt on every run).
+pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         iso::build_fixture(&Path::new(env!("CARGO_TARGET_TMPDIR")).join(FIXTURE_DIR)).unwrap()
     })
 }
 
-fn tools_ok() -> Option<String> {
+pub(crate) fn tools_ok() -> Option<String> {
     iso::tools_missing()
 }
 
-fn workdir() -> tempfile::TempDir {
+pub(crate) fn workdir() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 

@@ -1,35 +1,17 @@
 //! End-to-end tests of copycds robustness: overwrite rules, supplementary and multiple media,
 //! a killed copy, block devices.
 
-const FIXTURE_DIR: &str = "copycds-robust";
-
-use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use osimage_e2e::iso::{
-    self, Compare, DvdOptions, Fixture, RECORD, dir_names as only_entries, fail, ok, osimage,
+    self, Compare, DvdOptions, RECORD, dir_names as only_entries, fail, ok, osimage,
     record_fingerprint, s,
 };
 use osimage_e2e::require;
 use osimage_e2e::tools::{have, osimage_bin};
 
-/// Built once per test binary under the cargo target tmp dir (rebuilt on every run).
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        iso::build_fixture(&Path::new(env!("CARGO_TARGET_TMPDIR")).join(FIXTURE_DIR)).unwrap()
-    })
-}
-
-fn tools_ok() -> Option<String> {
-    iso::tools_missing()
-}
-
-fn workdir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
+use super::copycds_e2e::{fixture, tools_ok, workdir};
 
 #[test]
 fn nonoverwrite_supplementary_and_several_media() {

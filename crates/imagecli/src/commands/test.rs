@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use imagecore::boot::{self, BootTest};
+use imagecore::boot;
 
 /// Arguments of `osimage test`.
 #[derive(clap::Args, Debug)]
@@ -51,53 +51,17 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
             "usage: osimage test SPEC, or osimage test --kernel K --initrd I --rootimg R"
         ),
     };
-    let tmp = std::env::temp_dir().join(format!("osimage-test-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
-    let result = boot_it(
-        args.no_inject,
-        &args.show,
-        &args.marker,
-        args.timeout,
-        args.append,
+    let t = boot::ImageTest {
         kernel,
         initrd,
         rootimg,
-        &tmp,
-    );
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-fn boot_it(
-    no_inject: bool,
-    show: &[String],
-    marker: &str,
-    timeout: u64,
-    append: String,
-    kernel: PathBuf,
-    initrd: PathBuf,
-    rootimg: PathBuf,
-    tmp: &std::path::Path,
-) -> anyhow::Result<i32> {
-    let initrd = if no_inject {
-        initrd
-    } else {
-        let show: Vec<&str> = show.iter().map(String::as_str).collect();
-        let script = boot::test_init_script(marker, &show);
-        let out = tmp.join("initrd-test.zst");
-        boot::with_test_init(&initrd, &script, &out)?;
-        out
+        timeout: Duration::from_secs(args.timeout),
+        marker: args.marker,
+        no_inject: args.no_inject,
+        show: args.show,
+        append: args.append,
     };
-    let t = BootTest {
-        kernel,
-        initrd,
-        rootimg,
-        timeout: Duration::from_secs(timeout),
-        marker: marker.to_string(),
-        append,
-    };
-    match boot::boot_test(&t) {
+    match boot::test_image(&t) {
         Ok(o) => {
             for l in o.log.lines() {
                 if l.contains("osimage-initrd:") || l.contains("osimage-test:") {

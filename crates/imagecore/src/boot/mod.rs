@@ -11,6 +11,7 @@
 //! - [`boot_test`] boots kernel + initrd + root image under qemu (TCG) and waits for a marker.
 
 mod elf;
+mod imagetest;
 mod initrd;
 mod kernel;
 mod modinfo;
@@ -21,6 +22,7 @@ mod qemu;
 use std::path::PathBuf;
 
 pub use elf::elf_closure;
+pub use imagetest::{ImageTest, test_image};
 pub use initrd::{INIT_SCRIPT, InitrdOptions, stage_initrd, test_init_script, with_test_init};
 pub use kernel::{KernelChoice, list_kernels, select_kernel};
 pub use modules::{DriverSet, default_netdrivers, module_closure};
