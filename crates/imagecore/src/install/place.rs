@@ -261,7 +261,11 @@ impl<'a> Placer<'a> {
             path: p.to_path_buf(),
             source,
         };
-        lchown(p, Some(uid), Some(gid)).map_err(err)?;
+        // Unprivileged (ScriptletMode::Skip) installs cannot chown; the scan then records what
+        // the building user owns as root's (see tree::walk).
+        if rustix::process::geteuid().is_root() {
+            lchown(p, Some(uid), Some(gid)).map_err(err)?;
+        }
         let is_link = f.ftype() == S_IFLNK;
         if !is_link {
             // After chown: chown clears setuid/setgid.
@@ -276,7 +280,14 @@ impl<'a> Placer<'a> {
                 message: format!("file capabilities '{text}': {m}"),
             })?;
             if let Some(v) = v {
-                xattr::set(p, "security.capability", &v).map_err(err)?;
+                if rustix::process::geteuid().is_root() {
+                    xattr::set(p, "security.capability", &v).map_err(err)?;
+                } else {
+                    tracing::warn!(
+                        "{}: file capabilities '{text}' need root; not set in this unprivileged build",
+                        f.path
+                    );
+                }
             }
         }
         {

@@ -148,6 +148,8 @@ where
         content_of.insert((walked[i].md.dev(), walked[i].md.ino()), c);
     }
     let mut entries = Vec::with_capacity(walked.len());
+    let euid = rustix::process::geteuid().as_raw();
+    let egid = rustix::process::getegid().as_raw();
     for (i, w) in walked.iter().enumerate() {
         let ft = w.md.file_type();
         let rdev = w.md.rdev();
@@ -194,8 +196,8 @@ where
             path: w.rel.clone(),
             kind,
             mode: w.md.mode() & 0o7777,
-            uid: w.md.uid(),
-            gid: w.md.gid(),
+            uid: image_owner(w.md.uid(), euid),
+            gid: image_owner(w.md.gid(), egid),
             mtime: w.md.mtime(),
             xattrs: w.xattrs.clone(),
         });
@@ -203,4 +205,10 @@ where
     let mut m = Manifest { entries };
     m.sort();
     Ok(m)
+}
+
+/// Unprivileged builds cannot chown: what the building user owns is root's in the image (the
+/// fakeroot convention). Builds as root record owners exactly.
+fn image_owner(id: u32, mine: u32) -> u32 {
+    if mine != 0 && id == mine { 0 } else { id }
 }
