@@ -3,7 +3,7 @@
 //! Layout under the store directory:
 //! - `lock`: the build lock ([`Store::lock`], an exclusive `flock`).
 //! - `packs/<name>.pack` + `packs/<name>.idx`: blobs (file contents, manifests, artifacts),
-//!   deduplicated by blake3, in a few large append-only pack files (see [`pack`] for the format).
+//!   deduplicated by blake3, in a few large append-only pack files (format in `store/pack.rs`).
 //!   Writing one file per blob would cost a file creation per blob, which dominates on disk.
 //!   Blobs are stored raw by default; [`Store::set_compression`] (or `OSIMAGE_STORE_COMPRESS=1`)
 //!   stores them as zstd-1 frames when that saves at least 10 %. Raw blobs of 1 MiB and more
