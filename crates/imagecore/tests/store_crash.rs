@@ -37,6 +37,8 @@ fn key(i: u64) -> Hash {
 /// The child: publish outputs in a loop until killed.
 fn crash_child(dir: &Path, start: u64) {
     let store = Store::open(dir).unwrap();
+    // every other run stores compressed blobs, so both pack paths are killed mid-write
+    store.set_compression((start / 1000) % 2 == 1);
     let _lock = store.lock().unwrap();
     for i in start.. {
         let mut entries = Vec::new();

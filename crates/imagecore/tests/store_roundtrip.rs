@@ -32,6 +32,7 @@ fn file_entry(path: &str, blob: Hash, size: u64) -> Entry {
 fn bytes_and_files_round_trip_and_dedup() {
     let d = tempfile::tempdir().unwrap();
     let store = Store::open(&d.path().join("s")).unwrap();
+    store.set_compression(true);
     let small = b"hello store".to_vec();
     let text = text_bytes("t", 300_000);
     let rnd = random_bytes("r", 1 << 20);
@@ -146,6 +147,7 @@ fn large_streamed_blobs() {
     assert_eq!(dir_size(&d.path().join("packs")), before);
 
     // compressible large blob, streamed through zstd
+    store.set_compression(true);
     let text = text_bytes("bigtext", (20 << 20) + 7);
     let (ht, nt) = store.put_reader(&mut &text[..]).unwrap();
     assert_eq!((ht, nt), (Hash::of(&text), text.len() as u64));
@@ -401,4 +403,29 @@ fn a_handle_sees_blobs_another_handle_published_before_it_locked() {
     };
     let _l = b.lock().unwrap();
     assert_eq!(b.read(&third).unwrap(), b"third");
+}
+
+#[test]
+fn compression_is_per_handle_and_off_by_default_unless_env() {
+    let d = tempfile::tempdir().unwrap();
+    let store = Store::open(d.path()).unwrap();
+    let env_on = std::env::var("OSIMAGE_STORE_COMPRESS").is_ok_and(|v| v == "1");
+    assert_eq!(store.compression(), env_on);
+    store.set_compression(false);
+    let text = text_bytes("plain", 400_000);
+    let h = store.put_bytes(&text).unwrap();
+    store.publish(&Hash::of(b"a"), &Output::default()).unwrap();
+    let raw_size = dir_size(&d.path().join("packs"));
+    assert!(raw_size >= 400_000, "stored raw: {raw_size}");
+    store.set_compression(true);
+    let text2 = text_bytes("zipped", 400_000);
+    let h2 = store.put_bytes(&text2).unwrap();
+    store.publish(&Hash::of(b"b"), &Output::default()).unwrap();
+    let grew = dir_size(&d.path().join("packs")) - raw_size;
+    assert!(grew < 200_000, "stored compressed: {grew}");
+    // a handle without compression reads both
+    let other = Store::open(d.path()).unwrap();
+    other.set_compression(false);
+    assert_eq!(other.read(&h).unwrap(), text);
+    assert_eq!(other.read(&h2).unwrap(), text2);
 }

@@ -2,7 +2,7 @@
 //! materialise onto /dev/shm against `cp -a` of the same tree in the same run.
 //!
 //! Run: `cargo test -p imagecore --test tree_bench -- --ignored --nocapture`
-//! (`OSIMAGE_BENCH_DIR` picks the disk directory; `OSIMAGE_STORE_COMPRESS=0` stores raw.)
+//! (`OSIMAGE_BENCH_DIR` picks the disk directory; `OSIMAGE_STORE_COMPRESS=1` compresses blobs.)
 
 mod common;
 
@@ -88,13 +88,14 @@ fn bench_scan_put_and_materialize_vs_cp() {
     let bytes = generate(&src);
     sh(work.path(), "sync");
     eprintln!(
-        "tree: {} files, {:.1} MB, store on {}",
+        "tree: {} files, {:.1} MB, store on {} (compression {})",
         walkdir::WalkDir::new(&src)
             .into_iter()
             .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_file()))
             .count(),
         bytes as f64 / 1e6,
-        work.path().display()
+        work.path().display(),
+        std::env::var("OSIMAGE_STORE_COMPRESS").unwrap_or_default() == "1"
     );
     let store = Store::open(&work.path().join("store")).unwrap();
     let _lock = store.lock().unwrap(); // as a build holds it

@@ -51,7 +51,7 @@ impl Store {
         if self.has(&h) {
             return Ok(h);
         }
-        let (flags, stored) = encode_blob(data);
+        let (flags, stored) = encode_blob(data, self.compression());
         self.append(&h, data.len() as u64, flags, &stored)?;
         Ok(h)
     }

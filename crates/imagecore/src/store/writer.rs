@@ -34,15 +34,16 @@ pub(crate) struct PackWriter {
     entries: Vec<(Hash, Loc)>,
 }
 
-/// Whether blob compression is on (`OSIMAGE_STORE_COMPRESS=0` turns it off).
-fn compression_enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("OSIMAGE_STORE_COMPRESS").map_or(true, |v| v != "0"))
+/// The default for new store handles: `OSIMAGE_STORE_COMPRESS=1` turns zstd compression of
+/// blobs on (off by default: it costs CPU on every put, materialise and pack; see
+/// [`Store::set_compression`]).
+pub(crate) fn compression_default() -> bool {
+    std::env::var("OSIMAGE_STORE_COMPRESS").is_ok_and(|v| v == "1")
 }
 
 /// Does `sample` compress well enough with zstd to be worth compressing the blob?
 fn worth_compressing(sample: &[u8]) -> bool {
-    if !compression_enabled() || sample.len() < 512 {
+    if sample.len() < 512 {
         return false;
     }
     let s = &sample[..sample.len().min(64 << 10)];
@@ -55,8 +56,8 @@ fn worth_compressing(sample: &[u8]) -> bool {
 /// Encode a blob for storage: (flags, stored bytes), compressing when it saves at least 10 %.
 /// Blobs up to 128 KiB are compressed once and kept raw if that did not pay; larger ones are
 /// first tried on a 64 KiB sample.
-pub(crate) fn encode_blob(data: &[u8]) -> (u8, std::borrow::Cow<'_, [u8]>) {
-    if !compression_enabled() || data.len() < 512 {
+pub(crate) fn encode_blob(data: &[u8], enabled: bool) -> (u8, std::borrow::Cow<'_, [u8]>) {
+    if !enabled || data.len() < 512 {
         return (0, std::borrow::Cow::Borrowed(data));
     }
     if data.len() > (128 << 10) && !worth_compressing(data) {
@@ -71,6 +72,19 @@ pub(crate) fn encode_blob(data: &[u8]) -> (u8, std::borrow::Cow<'_, [u8]>) {
 }
 
 impl Store {
+    /// Turn zstd (level 1) compression of newly stored blobs on or off for this handle. Reading
+    /// handles both. Measured on a 428 MB / 5000-file tree (release, 2 cores): compression
+    /// stores 0.66 of the content but doubles put CPU and slows materialise by ~1.3x.
+    pub fn set_compression(&self, on: bool) {
+        self.compress
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Is compression of new blobs on?
+    pub fn compression(&self) -> bool {
+        self.compress.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Run `f` on the loaded pack set (loading all indexes first if needed).
     pub(crate) fn with_index<R>(&self, f: impl FnOnce(&PackSet) -> R) -> Result<R, StoreError> {
         {
@@ -238,7 +252,7 @@ impl Store {
             .open(tmp)
             .map_err(io)?;
         file.write_all_at(PACK_MAGIC, 0).map_err(io)?;
-        let compress = worth_compressing(prefix);
+        let compress = self.compression() && worth_compressing(prefix);
         // raw data starts block-aligned (see ALIGN_MIN)
         let data_start = if compress {
             (PACK_MAGIC.len() + REC_HDR) as u64
