@@ -302,6 +302,25 @@ fn different_content_at_same_path_conflicts() {
         "{e}"
     );
     assert!(!root.join("usr").exists(), "nothing may land on a conflict");
+
+    // Against a package already installed (by the real rpm, in its own db): same refusal.
+    if have("rpm") && is_root() {
+        let r2 = t.path().join("root2");
+        std::fs::create_dir_all(&r2).unwrap();
+        let (ok, err) = rpm_install(&r2, &rpms[..1], false);
+        assert!(ok, "{err}");
+        let e = install_packages(&r2, &rpms[1..], &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("conflicts with file from package clash-a-1.0-1.noarch"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(r2.join("usr/lib/fixt/data1")).unwrap(),
+            "A\n"
+        );
+    }
 }
 
 #[test]
