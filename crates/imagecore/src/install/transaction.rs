@@ -60,14 +60,18 @@ pub fn install_packages(
             .collect::<Result<Vec<_>, _>>()
     })?;
     let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
-    let installed: Vec<(String, Vec<super::package::FileInfo>)> = if rpmdb::exists(root, &dbpath) {
+    let db_blobs: Vec<Vec<u8>> = if rpmdb::exists(root, &dbpath) {
         rpmdb::all_installed(root, &dbpath)?
-            .iter()
-            .filter_map(|i| super::package::installed_files(&i.blob))
+            .into_iter()
+            .map(|i| i.blob)
             .collect()
     } else {
         Vec::new()
     };
+    let installed: Vec<(String, Vec<super::package::FileInfo>)> = db_blobs
+        .iter()
+        .filter_map(|b| super::package::installed_files(b))
+        .collect();
     let skips = super::conflict::check(&pkgs, &installed)?;
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
@@ -123,6 +127,7 @@ pub fn install_packages(
         root,
         scratch: &staging_name,
         report: &mut report,
+        installed: triggers::installed_triggers(&db_blobs),
     };
     let mut done: Vec<usize> = Vec::new();
     // Packages placed before a failure are still recorded in the rpmdb (as rpm does).
