@@ -388,3 +388,36 @@ fn lua_scriptlets_fail_clearly_unless_skipped() {
         r.warnings
     );
 }
+
+#[test]
+fn missing_dependencies_are_refused_like_rpm() {
+    require!(
+        have("rpm") && have("rpmbuild"),
+        "rpm/rpmbuild not installed"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let rpms = build_fixtures(&t.path().join("build"));
+    let shared: Vec<PathBuf> = rpms
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("fixt-shared"))
+        .cloned()
+        .collect();
+    let o = t.path().join("oracle");
+    std::fs::create_dir_all(&o).unwrap();
+    let (ok, _, err) = rpm(&o, &["-i", "--nosignature", shared[0].to_str().unwrap()]);
+    assert!(!ok);
+    let line = "fixt-api >= 2 is needed by fixt-shared-1.0-1.noarch";
+    assert!(err.contains(line), "rpm said: {err}");
+    let with_deps = InstallOptions {
+        nodeps: false,
+        ..opts()
+    };
+    let root = t.path().join("ours");
+    let e = install_packages(&root, &shared, &with_deps)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(line), "{e}");
+    assert!(!root.join("usr").exists());
+    // The whole set satisfies itself.
+    install_packages(&t.path().join("ok"), &rpms, &with_deps).unwrap();
+}

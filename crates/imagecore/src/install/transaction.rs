@@ -72,6 +72,9 @@ pub fn install_packages(
         .iter()
         .filter_map(|b| super::package::installed_files(b))
         .collect();
+    if !opts.nodeps {
+        super::deps::check(&pkgs, &db_blobs, &installed)?;
+    }
     let skips = super::conflict::check(&pkgs, &installed)?;
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
