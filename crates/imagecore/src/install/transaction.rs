@@ -59,23 +59,6 @@ pub fn install_packages(
             .map(|p| Pkg::load(p))
             .collect::<Result<Vec<_>, _>>()
     })?;
-    let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
-    let db_blobs: Vec<Vec<u8>> = if rpmdb::exists(root, &dbpath) {
-        rpmdb::all_installed(root, &dbpath)?
-            .into_iter()
-            .map(|i| i.blob)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let installed: Vec<(String, Vec<super::package::FileInfo>)> = db_blobs
-        .iter()
-        .filter_map(|b| super::package::installed_files(b))
-        .collect();
-    if !opts.nodeps {
-        super::deps::check(&pkgs, &db_blobs, &installed)?;
-    }
-    let skips = super::conflict::check(&pkgs, &installed)?;
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
     if opts.scriptlets == ScriptletMode::Run {
@@ -117,6 +100,25 @@ pub fn install_packages(
             .collect::<Result<Vec<_>, _>>()
     })?;
 
+    // Checks against the transaction and the image (after verification, so a corrupted
+    // package is reported as such first).
+    let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
+    let db_blobs: Vec<Vec<u8>> = if rpmdb::exists(root, &dbpath) {
+        rpmdb::all_installed(root, &dbpath)?
+            .into_iter()
+            .map(|i| i.blob)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let installed: Vec<(String, Vec<super::package::FileInfo>)> = db_blobs
+        .iter()
+        .filter_map(|b| super::package::installed_files(b))
+        .collect();
+    if !opts.nodeps {
+        super::deps::check(&pkgs, &db_blobs, &installed)?;
+    }
+    let skips = super::conflict::check(&pkgs, &installed)?;
     tracing::info!(
         "install: verified and staged {} packages in {:?}",
         pkgs.len(),
