@@ -302,6 +302,25 @@ fn different_content_at_same_path_conflicts() {
         "{e}"
     );
     assert!(!root.join("usr").exists(), "nothing may land on a conflict");
+
+    // Against a package already installed (by the real rpm, in its own db): same refusal.
+    if have("rpm") && is_root() {
+        let r2 = t.path().join("root2");
+        std::fs::create_dir_all(&r2).unwrap();
+        let (ok, err) = rpm_install(&r2, &rpms[..1], false);
+        assert!(ok, "{err}");
+        let e = install_packages(&r2, &rpms[1..], &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("conflicts with file from package clash-a-1.0-1.noarch"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(r2.join("usr/lib/fixt/data1")).unwrap(),
+            "A\n"
+        );
+    }
 }
 
 #[test]
@@ -368,4 +387,37 @@ fn lua_scriptlets_fail_clearly_unless_skipped() {
         "{:?}",
         r.warnings
     );
+}
+
+#[test]
+fn missing_dependencies_are_refused_like_rpm() {
+    require!(
+        have("rpm") && have("rpmbuild"),
+        "rpm/rpmbuild not installed"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let rpms = build_fixtures(&t.path().join("build"));
+    let shared: Vec<PathBuf> = rpms
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("fixt-shared"))
+        .cloned()
+        .collect();
+    let o = t.path().join("oracle");
+    std::fs::create_dir_all(&o).unwrap();
+    let (ok, _, err) = rpm(&o, &["-i", "--nosignature", shared[0].to_str().unwrap()]);
+    assert!(!ok);
+    let line = "fixt-api >= 2 is needed by fixt-shared-1.0-1.noarch";
+    assert!(err.contains(line), "rpm said: {err}");
+    let with_deps = InstallOptions {
+        nodeps: false,
+        ..opts()
+    };
+    let root = t.path().join("ours");
+    let e = install_packages(&root, &shared, &with_deps)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(line), "{e}");
+    assert!(!root.join("usr").exists());
+    // The whole set satisfies itself.
+    install_packages(&t.path().join("ok"), &rpms, &with_deps).unwrap();
 }

@@ -97,3 +97,45 @@ fn scriptlets_match_rpm_and_leave_no_mounts() {
     let d = diff(&snapshot(&o, &ignore), &snapshot(&u, &ignore), started);
     assert!(d.is_empty(), "trees differ after erase:\n{}", d.join("\n"));
 }
+
+#[test]
+fn triggers_of_previously_installed_packages_fire() {
+    require!(is_root(), "needs root (chroot, mount namespace)");
+    require!(
+        have("rpm") && have("rpmbuild"),
+        "rpm/rpmbuild not installed"
+    );
+    require!(
+        std::path::Path::new("/bin/busybox").exists(),
+        "static busybox not installed"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let top = t.path().join("build");
+    let mut base: Vec<PathBuf> = rpmbuild(&top, "mini-filesystem", FILESYSTEM);
+    base.extend(rpmbuild(&top, "mini-svc", SVC));
+    let plugin = rpmbuild(&top, "mini-plugin", PLUGIN);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (o, u) = (t.path().join("oracle"), t.path().join("ours"));
+    std::fs::create_dir_all(&o).unwrap();
+    let started = now();
+    // Two transactions each (like otherpkgs on top of the base install).
+    for set in [&base, &plugin] {
+        let (ok, err) = rpm_install(&o, set, true);
+        assert!(ok, "oracle: {err}");
+    }
+    let opts = InstallOptions {
+        scriptlets: ScriptletMode::Run,
+        dbpath: Some("/var/lib/rpm".into()),
+        nodeps: true,
+        jobs: 2,
+    };
+    install_packages(&u, &base, &opts).unwrap();
+    let r = install_packages(&u, &plugin, &opts).unwrap();
+    assert!(r.scriptlets_run >= 3, "{r:?}");
+    for f in ["trigger.log", "transtrigger.log", "triggerin.log"] {
+        assert!(u.join("var/lib/svc").join(f).exists(), "{f} missing");
+    }
+    let ignore = ["var/lib/rpm", "var/tmp", "proc", "sys", "dev"];
+    let d = diff(&snapshot(&o, &ignore), &snapshot(&u, &ignore), started);
+    assert!(d.is_empty(), "trees differ:\n{}", d.join("\n"));
+}

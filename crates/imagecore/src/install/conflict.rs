@@ -32,10 +32,34 @@ fn differs(a: &FileInfo, b: &FileInfo) -> bool {
 /// Check all packages (in transaction order) against each other. Returns, per package, the
 /// file indexes that an earlier package of the transaction already installs identically
 /// (rpm skips those, directories included, keeping the first package's entry and metadata).
-pub fn check(pkgs: &[Pkg]) -> Result<Vec<HashSet<usize>>, InstallError> {
+pub fn check(
+    pkgs: &[Pkg],
+    installed: &[(String, Vec<FileInfo>)],
+) -> Result<Vec<HashSet<usize>>, InstallError> {
     let mut skip = vec![HashSet::new(); pkgs.len()];
-    let mut owner: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut found = Vec::new();
+    // Files of packages already in the image's rpmdb.
+    let mut on_disk: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (ii, (_, files)) in installed.iter().enumerate() {
+        for (fi, f) in files.iter().enumerate() {
+            on_disk.insert(f.path.as_str(), (ii, fi));
+        }
+    }
+    for p in pkgs {
+        for f in &p.files {
+            if let Some(&(ii, fi)) = on_disk.get(f.path.as_str()) {
+                let o = &installed[ii].1[fi];
+                let colored = f.color != 0 && o.color != 0 && f.color != o.color;
+                if !colored && differs(o, f) {
+                    found.push(format!(
+                        "file {} from install of {} conflicts with file from package {}",
+                        f.path, p.nevra, installed[ii].0
+                    ));
+                }
+            }
+        }
+    }
+    let mut owner: HashMap<&str, (usize, usize)> = HashMap::new();
     for (pi, p) in pkgs.iter().enumerate() {
         for (fi, f) in p.files.iter().enumerate() {
             if let Some(&(opi, ofi)) = owner.get(f.path.as_str()) {

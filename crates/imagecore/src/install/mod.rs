@@ -16,6 +16,7 @@
 
 pub mod caps;
 mod conflict;
+mod deps;
 mod erase;
 mod package;
 mod place;
@@ -51,8 +52,8 @@ pub struct InstallOptions {
     /// rpmdb directory inside the image (e.g. `/var/lib/rpm`). `None`: detect from the image
     /// (`/usr/lib/sysimage/rpm` if it exists there, else `/var/lib/rpm`).
     pub dbpath: Option<String>,
-    /// Do not check dependencies (the install engine itself never resolves; reserved for
-    /// callers that check `Requires` before calling).
+    /// Do not check that every `Requires` is provided by the transaction or the image (the
+    /// engine never resolves: callers pass the solved set; rich deps are never checked here).
     pub nodeps: bool,
     /// Worker threads for payload unpacking (0 = all cores).
     pub jobs: usize,
@@ -115,6 +116,9 @@ pub enum InstallError {
         /// What happened.
         message: String,
     },
+    /// Unsatisfied dependencies (`nodeps = false`).
+    #[error("failed dependencies (add the providing packages, or use --nodeps):\n  {}", .0.join("\n  "))]
+    Dependencies(Vec<String>),
     /// Scriptlets need root.
     #[error(
         "{0} has scriptlets, which need root (chroot + mount namespace); run as root or set scriptlets = \"skip\""

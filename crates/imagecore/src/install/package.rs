@@ -163,7 +163,20 @@ impl Pkg {
 fn legacy_files(rpm: &RpmFile) -> Result<Vec<FileInfo>, String> {
     let h = super::rawheader::RawHeader::parse_file(&rpm.header_blob)
         .ok_or_else(|| "unreadable header".to_string())?;
-    let names = h.strings(1027);
+    raw_files(&h)
+}
+
+/// NEVRA and file table of an installed package's header blob (rpmdb form).
+pub fn installed_files(blob: &[u8]) -> Option<(String, Vec<FileInfo>)> {
+    let h = super::rawheader::RawHeader::parse(blob)?;
+    let s = |t: u32| h.strings(t).into_iter().next().unwrap_or_default();
+    let nevra = format!("{}-{}-{}.{}", s(1000), s(1001), s(1002), s(1022));
+    Some((nevra, raw_files(&h).ok()?))
+}
+
+/// File table from raw header arrays.
+fn raw_files(h: &super::rawheader::RawHeader<'_>) -> Result<Vec<FileInfo>, String> {
+    let names = h.file_paths();
     let modes = h.u16s(1030);
     let users = h.strings(1039);
     let groups = h.strings(1040);
@@ -173,6 +186,7 @@ fn legacy_files(rpm: &RpmFile) -> Result<Vec<FileInfo>, String> {
     let digests = h.strings(1035);
     let inodes = h.u32s(1096);
     let sizes = h.u32s(1028);
+    let colors = h.u32s(1140);
     let mut v = Vec::with_capacity(names.len());
     for (i, p) in names.into_iter().enumerate() {
         let rel = super::safepath::package_rel(&p)
@@ -188,7 +202,7 @@ fn legacy_files(rpm: &RpmFile) -> Result<Vec<FileInfo>, String> {
             caps: None,
             digest: digests.get(i).cloned().unwrap_or_default(),
             inode: inodes.get(i).copied().unwrap_or(i as u32 + 1),
-            color: 0,
+            color: colors.get(i).copied().unwrap_or(0),
             size: u64::from(sizes.get(i).copied().unwrap_or(0)),
             path: p,
         });

@@ -149,6 +149,11 @@ pub fn open(root: &Path, dbpath: &str) -> Result<(Connection, PathBuf), InstallE
     Ok((conn, file))
 }
 
+/// True when the image already has an rpmdb at `dbpath`.
+pub fn exists(root: &Path, dbpath: &str) -> bool {
+    db_file(root, dbpath).map(|f| f.exists()).unwrap_or(false)
+}
+
 /// Installed instance count per package name (empty when there is no database yet).
 pub fn installed_counts(root: &Path, dbpath: &str) -> Result<HashMap<String, usize>, InstallError> {
     let mut m = HashMap::new();
@@ -236,7 +241,7 @@ fn be_u32s(v: &[u32]) -> Vec<u8> {
 }
 
 /// Add `pkgs` to the rpmdb of `root` (one sqlite transaction).
-pub fn add_packages(root: &Path, dbpath: &str, pkgs: &[Pkg]) -> Result<(), InstallError> {
+pub fn add_packages(root: &Path, dbpath: &str, pkgs: &[&Pkg]) -> Result<(), InstallError> {
     let (mut conn, file) = open(root, dbpath)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -59,7 +59,6 @@ pub fn install_packages(
             .map(|p| Pkg::load(p))
             .collect::<Result<Vec<_>, _>>()
     })?;
-    let skips = super::conflict::check(&pkgs)?;
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
     if opts.scriptlets == ScriptletMode::Run {
@@ -101,6 +100,25 @@ pub fn install_packages(
             .collect::<Result<Vec<_>, _>>()
     })?;
 
+    // Checks against the transaction and the image (after verification, so a corrupted
+    // package is reported as such first).
+    let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
+    let db_blobs: Vec<Vec<u8>> = if rpmdb::exists(root, &dbpath) {
+        rpmdb::all_installed(root, &dbpath)?
+            .into_iter()
+            .map(|i| i.blob)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let installed: Vec<(String, Vec<super::package::FileInfo>)> = db_blobs
+        .iter()
+        .filter_map(|b| super::package::installed_files(b))
+        .collect();
+    if !opts.nodeps {
+        super::deps::check(&pkgs, &db_blobs, &installed)?;
+    }
+    let skips = super::conflict::check(&pkgs, &installed)?;
     tracing::info!(
         "install: verified and staged {} packages in {:?}",
         pkgs.len(),
@@ -108,57 +126,62 @@ pub fn install_packages(
     );
     let t1 = std::time::Instant::now();
     // 3. assemble in transaction order.
-    let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
     let run = opts.scriptlets == ScriptletMode::Run;
     let mut counts = rpmdb::installed_counts(root, &dbpath)?;
     let mut ctx = triggers::Ctx {
         root,
         scratch: &staging_name,
         report: &mut report,
+        installed: triggers::installed_triggers(&db_blobs),
     };
-    if run {
-        for (p, s) in pkgs.iter().zip(&scripts) {
-            if let Some(sc) = &s.pretrans {
-                let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
-                ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
-            }
-        }
-    }
-    let mut ids = IdMaps::load(root);
     let mut done: Vec<usize> = Vec::new();
-    for (i, (p, st)) in pkgs.iter().zip(&staged).enumerate() {
-        let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
-        if run && let Some(sc) = &scripts[i].pre {
-            ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
-            ids = IdMaps::load(root);
-        }
-        let mut placer = Placer::new(root, &ids, &mut ctx.report.warnings);
-        placer.place(p, st, &skips[i])?;
-        *counts.entry(p.name.clone()).or_default() += 1;
-        done.push(i);
+    // Packages placed before a failure are still recorded in the rpmdb (as rpm does).
+    let assembled = (|| -> Result<(), InstallError> {
         if run {
-            if let Some(sc) = &scripts[i].post {
-                ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
-            }
-            triggers::after_install(&mut ctx, &pkgs, &done, i, &counts)?;
-            ids = IdMaps::load(root);
-        }
-        ctx.report.packages.push(p.nevra.clone());
-    }
-    if run {
-        for (p, s) in pkgs.iter().zip(&scripts) {
-            if let Some(sc) = &s.posttrans {
-                let n = counts.get(&p.name).copied().unwrap_or(1);
-                ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
+            for (p, s) in pkgs.iter().zip(&scripts) {
+                if let Some(sc) = &s.pretrans {
+                    let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
+                    ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
+                }
             }
         }
-        triggers::end_of_transaction(&mut ctx, &pkgs, &counts)?;
-    }
-
+        let mut ids = IdMaps::load(root);
+        for (i, (p, st)) in pkgs.iter().zip(&staged).enumerate() {
+            let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
+            if run && let Some(sc) = &scripts[i].pre {
+                ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
+                ids = IdMaps::load(root);
+            }
+            let mut placer = Placer::new(root, &ids, &mut ctx.report.warnings);
+            placer.place(p, st, &skips[i])?;
+            *counts.entry(p.name.clone()).or_default() += 1;
+            done.push(i);
+            if run {
+                if let Some(sc) = &scripts[i].post {
+                    ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
+                }
+                triggers::after_install(&mut ctx, &pkgs, &done, i, &counts)?;
+                ids = IdMaps::load(root);
+            }
+            ctx.report.packages.push(p.nevra.clone());
+        }
+        if run {
+            for (p, s) in pkgs.iter().zip(&scripts) {
+                if let Some(sc) = &s.posttrans {
+                    let n = counts.get(&p.name).copied().unwrap_or(1);
+                    ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
+                }
+            }
+            triggers::end_of_transaction(&mut ctx, &pkgs, &counts)?;
+        }
+        Ok(())
+    })();
     tracing::info!("install: assembled (with scriptlets) in {:?}", t1.elapsed());
     let t2 = std::time::Instant::now();
     // 4. rpmdb.
-    rpmdb::add_packages(root, &dbpath, &pkgs)?;
+    let placed: Vec<&Pkg> = done.iter().map(|&i| &pkgs[i]).collect();
+    rpmdb::add_packages(root, &dbpath, &placed)?;
+    assembled?;
     tracing::info!("install: rpmdb written in {:?}", t2.elapsed());
     Ok(report)
 }

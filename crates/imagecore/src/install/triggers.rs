@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::package::Pkg;
+use super::rawheader::RawHeader;
 use super::scriptlet::{self, Script};
 use super::{InstallError, InstallReport};
 
@@ -59,6 +60,70 @@ pub fn pkg_triggers(p: &Pkg) -> Vec<Trig> {
     convert(p.rpm.meta.get_triggers().unwrap_or_default(), "%triggerin")
 }
 
+/// Triggers of a package that is already in the image's rpmdb.
+pub struct InstalledTrigs {
+    /// Its NEVRA.
+    pub nevra: String,
+    /// Its name.
+    pub name: String,
+    /// `%trigger*`.
+    pub pkg: Vec<Trig>,
+    /// `%filetrigger*`.
+    pub file: Vec<Trig>,
+    /// `%transfiletrigger*`.
+    pub trans: Vec<Trig>,
+}
+
+/// Triggers from raw header tags (scripts, progs, names, flags, index).
+fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 5], tag: &str) -> Vec<Trig> {
+    let [scripts_t, progs_t, names_t, flags_t, index_t] = tags;
+    let scripts = h.strings(scripts_t);
+    let progs = h.strings(progs_t);
+    let names = h.strings(names_t);
+    let flags = h.u32s(flags_t);
+    let index = h.u32s(index_t);
+    let mut v: Vec<Trig> = scripts
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| Trig {
+            script: Script {
+                tag: tag.to_string(),
+                prog: vec![progs.get(i).cloned().unwrap_or_else(|| "/bin/sh".into())],
+                body,
+            },
+            conds: Vec::new(),
+            flags: 0,
+        })
+        .collect();
+    for (k, n) in names.into_iter().enumerate() {
+        let i = index.get(k).copied().unwrap_or(0) as usize;
+        if let Some(t) = v.get_mut(i) {
+            t.conds.push(n);
+            t.flags |= flags.get(k).copied().unwrap_or(0);
+        }
+    }
+    v
+}
+
+/// Triggers of every package in the image's rpmdb.
+pub fn installed_triggers(blobs: &[Vec<u8>]) -> Vec<InstalledTrigs> {
+    blobs
+        .iter()
+        .filter_map(|b| {
+            let h = RawHeader::parse(b)?;
+            let s = |t: u32| h.strings(t).into_iter().next().unwrap_or_default();
+            Some(InstalledTrigs {
+                nevra: format!("{}-{}-{}.{}", s(1000), s(1001), s(1002), s(1022)),
+                name: s(1000),
+                pkg: raw_trigs(&h, [1065, 1092, 1066, 1068, 1069], "%triggerin"),
+                file: raw_trigs(&h, [5066, 5067, 5069, 5072, 5070], "%filetriggerin"),
+                trans: raw_trigs(&h, [5076, 5077, 5079, 5082, 5080], "%transfiletriggerin"),
+            })
+        })
+        .filter(|t| !t.pkg.is_empty() || !t.file.is_empty() || !t.trans.is_empty())
+        .collect()
+}
+
 /// Scriptlet-running context of one transaction.
 pub struct Ctx<'a> {
     /// Image root.
@@ -67,6 +132,8 @@ pub struct Ctx<'a> {
     pub scratch: &'a str,
     /// The report being filled.
     pub report: &'a mut InstallReport,
+    /// Triggers of packages installed by earlier transactions.
+    pub installed: Vec<InstalledTrigs>,
 }
 
 impl Ctx<'_> {
@@ -114,6 +181,36 @@ pub fn after_install(
     counts: &HashMap<String, usize>,
 ) -> Result<(), InstallError> {
     let new = &pkgs[i];
+    // Packages from earlier transactions: their triggers fire on the new package.
+    let mut runs: Vec<(String, Script, Vec<String>, Option<String>)> = Vec::new();
+    for it in &ctx.installed {
+        let n_owner = counts.get(&it.name).copied().unwrap_or(1).to_string();
+        for t in it.pkg.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
+            if t.conds.contains(&new.name) {
+                let n_target = counts.get(&new.name).copied().unwrap_or(1).to_string();
+                runs.push((
+                    it.nevra.clone(),
+                    t.script.clone(),
+                    vec![n_owner.clone(), n_target],
+                    None,
+                ));
+            }
+        }
+        for t in it.file.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
+            let paths: Vec<&str> = matching(new, &t.conds).collect();
+            if !paths.is_empty() {
+                runs.push((
+                    it.nevra.clone(),
+                    t.script.clone(),
+                    vec![n_owner.clone()],
+                    Some(paths.join("\n") + "\n"),
+                ));
+            }
+        }
+    }
+    for (nevra, sc, args, stdin) in runs {
+        ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
+    }
     for &j in done {
         let owner = &pkgs[j];
         let n_owner = counts.get(&owner.name).copied().unwrap_or(1).to_string();
@@ -176,6 +273,24 @@ pub fn end_of_transaction(
     pkgs: &[Pkg],
     counts: &HashMap<String, usize>,
 ) -> Result<(), InstallError> {
+    let mut runs: Vec<(String, Script, String, String)> = Vec::new();
+    for it in &ctx.installed {
+        for t in it.trans.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
+            let paths: Vec<&str> = pkgs.iter().flat_map(|p| matching(p, &t.conds)).collect();
+            if !paths.is_empty() {
+                let n = counts.get(&it.name).copied().unwrap_or(1).to_string();
+                runs.push((
+                    it.nevra.clone(),
+                    t.script.clone(),
+                    n,
+                    paths.join("\n") + "\n",
+                ));
+            }
+        }
+    }
+    for (nevra, sc, n, stdin) in runs {
+        ctx.run(&nevra, &sc, &[n], Some(&stdin), false)?;
+    }
     for owner in pkgs {
         for t in trans_file_triggers(owner) {
             if t.flags & TRIGGER_IN == 0 {
