@@ -172,27 +172,21 @@ fn strip_epoch(nevra: &str) -> String {
     }
 }
 
-/// A real `dnf install` into `root`; returns `rpm -qa` of the root (NVRAs).
-pub fn dnf_install(
-    repos: &[&Path],
-    root: &Path,
-    specs: &[&str],
-    opts: &DnfOpts,
-) -> Result<BTreeSet<String>, String> {
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let home = work.path().join("home");
+/// A private HOME (rpm macros: `%_dbpath /var/lib/rpm`) and dnf.conf for oracle runs; the
+/// returned `dnf` command already has `-y`, the config, the installroot and `--releasever`.
+fn dnf_command(work: &Path, root: &Path, main_conf: &str) -> Result<Command, String> {
+    let home = work.join("home");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(work.path().join("repos.d")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(work.join("repos.d")).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
     std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n")
         .map_err(|e| e.to_string())?;
-    let conf = work.path().join("dnf.conf");
+    let conf = work.join("dnf.conf");
     std::fs::write(
         &conf,
         format!(
-            "[main]\ngpgcheck=0\ninstall_weak_deps={}\nkeepcache=False\nbest=False\nreposdir={}\n",
-            if opts.weak_deps { "True" } else { "False" },
-            work.path().join("repos.d").display()
+            "[main]\ngpgcheck=0\n{main_conf}reposdir={}\n",
+            work.join("repos.d").display()
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -202,16 +196,12 @@ pub fn dnf_install(
         .arg(format!("--config={}", conf.display()))
         .arg(format!("--installroot={}", root.display()))
         .arg("--releasever=9");
-    for (i, r) in repos.iter().enumerate() {
-        cmd.arg(format!("--repofrompath=r{i},file://{}", r.display()))
-            .arg(format!("--repo=r{i}"))
-            .arg(format!("--setopt=r{i}.gpgcheck=0"));
-    }
-    let o = cmd
-        .arg("install")
-        .args(specs)
-        .output()
-        .map_err(|e| e.to_string())?;
+    Ok(cmd)
+}
+
+/// Run a prepared dnf command, then `rpm -qa` of the root (NVRAs).
+fn run_then_qa(mut cmd: Command, root: &Path) -> Result<BTreeSet<String>, String> {
+    let o = cmd.output().map_err(|e| e.to_string())?;
     if !o.status.success() {
         return Err(format!(
             "{}\n{}",
@@ -220,7 +210,6 @@ pub fn dnf_install(
         ));
     }
     let q = Command::new("rpm")
-        .env("HOME", &home)
         .arg("--root")
         .arg(root)
         .arg("--dbpath")
@@ -236,54 +225,33 @@ pub fn dnf_install(
         .collect())
 }
 
+/// A real `dnf install` into `root`; returns `rpm -qa` of the root (NVRAs).
+pub fn dnf_install(
+    repos: &[&Path],
+    root: &Path,
+    specs: &[&str],
+    opts: &DnfOpts,
+) -> Result<BTreeSet<String>, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let weak = if opts.weak_deps { "True" } else { "False" };
+    let mut cmd = dnf_command(
+        work.path(),
+        root,
+        &format!("install_weak_deps={weak}\nkeepcache=False\nbest=False\n"),
+    )?;
+    for (i, r) in repos.iter().enumerate() {
+        cmd.arg(format!("--repofrompath=r{i},file://{}", r.display()))
+            .arg(format!("--repo=r{i}"))
+            .arg(format!("--setopt=r{i}.gpgcheck=0"));
+    }
+    cmd.arg("install").args(specs);
+    run_then_qa(cmd, root)
+}
+
 /// A real `dnf remove` in `root` (after [`dnf_install`]); returns `rpm -qa` of the root.
 pub fn dnf_remove(root: &Path, names: &[&str]) -> Result<BTreeSet<String>, String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let home = work.path().join("home");
-    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(work.path().join("repos.d")).map_err(|e| e.to_string())?;
-    std::fs::write(home.join(".rpmmacros"), "%_dbpath /var/lib/rpm\n")
-        .map_err(|e| e.to_string())?;
-    let conf = work.path().join("dnf.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[main]\ngpgcheck=0\nreposdir={}\n",
-            work.path().join("repos.d").display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let o = Command::new("dnf")
-        .env("HOME", &home)
-        .arg("-y")
-        .arg(format!("--config={}", conf.display()))
-        .arg(format!("--installroot={}", root.display()))
-        .arg("--releasever=9")
-        .arg("--disablerepo=*")
-        .arg("remove")
-        .args(names)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    let q = Command::new("rpm")
-        .env("HOME", &home)
-        .arg("--root")
-        .arg(root)
-        .arg("--dbpath")
-        .arg("/var/lib/rpm")
-        .arg("-qa")
-        .arg("--qf")
-        .arg("%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n")
-        .output()
-        .map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&q.stdout)
-        .lines()
-        .map(String::from)
-        .collect())
+    let mut cmd = dnf_command(work.path(), root, "")?;
+    cmd.arg("--disablerepo=*").arg("remove").args(names);
+    run_then_qa(cmd, root)
 }
