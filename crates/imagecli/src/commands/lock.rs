@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use imagecore::repo::{find_repos, load_repo};
+use imagecore::repo::load_tree;
 use imagecore::solve::{PassRequest, SolveRequest, solve};
 
 /// Arguments of `osimage lock`.
@@ -76,14 +76,12 @@ pub fn run(args: LockArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut repos = Vec::new();
-    for dir in &args.repos {
-        for (i, r) in find_repos(dir)?.into_iter().enumerate() {
-            let name = r
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| format!("repo{i}"));
-            repos.push(load_repo(&r, &name)?);
-        }
+    for (i, dir) in args.repos.iter().enumerate() {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("repo{i}"));
+        repos.extend(load_tree(dir, &name)?);
     }
     let mut passes = vec![pass_of(&args.packages)];
     for p in &args.passes {

@@ -160,6 +160,28 @@ pub fn find_repos(dir: &Path) -> Result<Vec<PathBuf>, RepoError> {
     Ok(found)
 }
 
+/// Find and load every repository at or below `dir` (see [`find_repos`]), naming them
+/// `prefix` for `dir` itself and `prefix-<relative path>` for sub-repositories
+/// (`pkgdir0-AppStream`).
+pub fn load_tree(dir: &Path, prefix: &str) -> Result<Vec<RepoIndex>, RepoError> {
+    let mut all: Vec<RepoIndex> = Vec::new();
+    for r in find_repos(dir)? {
+        let name = match r.strip_prefix(dir) {
+            Ok(rel) if !rel.as_os_str().is_empty() => {
+                format!("{prefix}-{}", rel.display()).replace('/', "-")
+            }
+            _ => prefix.to_string(),
+        };
+        let name = if all.iter().any(|x| x.name == name) {
+            format!("{name}-{}", all.len())
+        } else {
+            name
+        };
+        all.push(load_repo(&r, &name)?);
+    }
+    Ok(all)
+}
+
 /// A cheap identity of a repository's content: `sha256:<repomd.xml digest>`, or for a plain
 /// directory `scan:<blake3 over every .rpm's relative path, size and mtime>`.
 pub fn repo_fingerprint(dir: &Path) -> Result<String, RepoError> {

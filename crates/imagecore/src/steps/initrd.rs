@@ -143,7 +143,7 @@ impl Step for Initrd {
                 message: "internal: kernel parent has no version".into(),
             })?;
         let m = super::util::parent_tree(ctx, &parents[1..])?;
-        let work = super::postinstall::work_dir(ctx.scratch, 1 << 30)?;
+        let work = super::util::work_dir(ctx.scratch, 1 << 30)?;
         let root = work.path().join("root");
         let tool_dirs = [
             "bin/",

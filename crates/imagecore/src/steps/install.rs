@@ -163,7 +163,7 @@ impl Step for Install {
         for p in &parents[1..] {
             repos.extend(super::repo::indexes(ctx, p)?);
         }
-        let work = super::postinstall::work_dir(ctx.scratch, 1 << 30)?;
+        let work = super::util::work_dir(ctx.scratch, 1 << 30)?;
         let root = work.path().join("rootimg");
         let opts = options(self.scriptlets, ctx.jobs);
         let n = install_lock(ctx.node, &root, &lock, 0..lock.passes.len(), &repos, &opts)?;

@@ -101,7 +101,7 @@ impl Step for Otherpkgs {
             excludes: Vec::new(),
         })?;
         let m = super::util::parent_tree(ctx, &[*tree])?;
-        let work = super::postinstall::work_dir(ctx.scratch, m.content_size())?;
+        let work = super::util::work_dir(ctx.scratch, m.content_size())?;
         let root = work.path().join("rootimg");
         std::fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
         let stat = crate::tree::materialize(ctx.store, &m, &root)?;

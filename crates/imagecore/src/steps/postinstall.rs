@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -194,53 +194,6 @@ fn kill_group(pgid: i32) {
     }
 }
 
-/// Where to materialise a tree of `bytes` content: tmpfs (`/dev/shm`) when it has room for
-/// twice the content, else the step's scratch directory.
-pub fn work_dir(scratch: &Path, bytes: u64) -> Result<tempfile::TempDir, Error> {
-    let shm = Path::new("/dev/shm");
-    let room = rustix::fs::statvfs(shm)
-        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
-        .unwrap_or(0);
-    let base: PathBuf = if room > bytes.saturating_mul(2) + (64 << 20) {
-        shm.to_path_buf()
-    } else {
-        scratch.to_path_buf()
-    };
-    remove_stale_roots(&base);
-    tempfile::Builder::new()
-        .prefix(&format!("osimage-root-{}-", std::process::id()))
-        .tempdir_in(&base)
-        .map_err(|e| Error::io(&base, e))
-}
-
-/// Remove `osimage-root-<pid>-*` directories whose process is gone (a killed build leaves its
-/// materialised tree behind; on tmpfs that is memory).
-fn remove_stale_roots(base: &Path) {
-    let Ok(rd) = std::fs::read_dir(base) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("osimage-root-")
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let gone = rustix::process::Pid::from_raw(pid).is_none_or(|p| {
-            matches!(
-                rustix::process::test_kill_process(p),
-                Err(rustix::io::Errno::SRCH)
-            )
-        });
-        if gone {
-            tracing::debug!("removing stale work tree {}", e.path().display());
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 impl Step for Postinstall {
     fn kind(&self) -> NodeKind {
         NodeKind::Postinstall
@@ -272,7 +225,7 @@ impl Step for Postinstall {
 
     fn run(&self, ctx: &StepCtx<'_>, parents: &[&Output]) -> Result<Output, Error> {
         let m = super::util::parent_tree(ctx, parents)?;
-        let work = work_dir(ctx.scratch, m.content_size())?;
+        let work = super::util::work_dir(ctx.scratch, m.content_size())?;
         let root = work.path().join("rootimg");
         std::fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
         let stat = crate::tree::materialize(ctx.store, &m, &root)?;

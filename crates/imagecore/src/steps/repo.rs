@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
-use crate::repo::{RepoIndex, find_repos, load_repo, repo_fingerprint};
+use crate::repo::{RepoIndex, find_repos, load_tree, repo_fingerprint};
 use crate::spec::{Located, PkgDir, Spec};
 
 /// The artifact name of the serialised `Vec<RepoIndex>`.
@@ -141,21 +141,10 @@ impl Step for Repo {
                 )));
             }
         };
-        let mut all = Vec::new();
-        for (n, r) in self.dirs(&dir)?.iter().enumerate() {
-            let name = match r.strip_prefix(&dir) {
-                Ok(rel) if !rel.as_os_str().is_empty() => {
-                    format!("pkgdir{}-{}", self.index, rel.display()).replace('/', "-")
-                }
-                _ => format!("pkgdir{}", self.index),
-            };
-            let name = if n == 0 || !all.iter().any(|x: &RepoIndex| x.name == name) {
-                name
-            } else {
-                format!("{name}-{n}")
-            };
-            all.push(load_repo(r, &name)?);
+        if !dir.is_dir() {
+            self.dirs(&dir)?; // the error that names the spec line
         }
+        let all = load_tree(&dir, &format!("pkgdir{}", self.index))?;
         let bytes = serde_json::to_vec(&all).map_err(|e| Error::Step {
             node: ctx.node.to_string(),
             message: e.to_string(),

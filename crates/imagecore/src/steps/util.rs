@@ -1,7 +1,7 @@
 //! Small helpers shared by the steps: getting a parent's tree, publishing a tree, materialising
 //! into a user-visible directory, atomic file export.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::graph::step::{Output, StepCtx};
@@ -132,4 +132,51 @@ pub fn modules_path(path: &str) -> Option<(&str, &str)> {
         .strip_prefix("usr/lib/modules/")
         .or_else(|| path.strip_prefix("lib/modules/"))?;
     Some(rest.split_once('/').unwrap_or((rest, "")))
+}
+
+/// Where to materialise a tree of `bytes` content: tmpfs (`/dev/shm`) when it has room for
+/// twice the content, else the step's scratch directory.
+pub fn work_dir(scratch: &Path, bytes: u64) -> Result<tempfile::TempDir, Error> {
+    let shm = Path::new("/dev/shm");
+    let room = rustix::fs::statvfs(shm)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(0);
+    let base: PathBuf = if room > bytes.saturating_mul(2) + (64 << 20) {
+        shm.to_path_buf()
+    } else {
+        scratch.to_path_buf()
+    };
+    remove_stale_roots(&base);
+    tempfile::Builder::new()
+        .prefix(&format!("osimage-root-{}-", std::process::id()))
+        .tempdir_in(&base)
+        .map_err(|e| Error::io(&base, e))
+}
+
+/// Remove `osimage-root-<pid>-*` directories whose process is gone (a killed build leaves its
+/// materialised tree behind; on tmpfs that is memory).
+fn remove_stale_roots(base: &Path) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("osimage-root-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = rustix::process::Pid::from_raw(pid).is_none_or(|p| {
+            matches!(
+                rustix::process::test_kill_process(p),
+                Err(rustix::io::Errno::SRCH)
+            )
+        });
+        if gone {
+            tracing::debug!("removing stale work tree {}", e.path().display());
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }

@@ -19,7 +19,6 @@
 //! file, both ignored and later removed.
 
 mod blobs;
-mod display;
 mod gc;
 mod lock;
 mod outputs;
