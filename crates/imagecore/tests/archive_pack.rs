@@ -9,8 +9,7 @@ use imagecore::archive::{Compress, PackOptions, decompressor, pack_manifest};
 use imagecore::hash::Hash;
 use imagecore::tree::manifest::{Kind, Manifest};
 
-#[macro_use]
-mod archive_common;
+use crate::archive_common;
 use archive_common::*;
 
 /// A tree with every kind of entry: returns the manifest and its blobs.

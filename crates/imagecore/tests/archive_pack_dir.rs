@@ -8,8 +8,7 @@ use imagecore::archive::{Compress, PackOptions, pack_dir, pack_manifest};
 use imagecore::hash::Hash;
 use imagecore::tree::manifest::{Kind, Manifest};
 
-#[macro_use]
-mod archive_common;
+use crate::archive_common;
 use archive_common::*;
 
 #[test]

@@ -2,7 +2,7 @@
 //! itself, run with an environment switch that makes `zz_child_entry` do the child's work (the
 //! entry returns at once in a normal test run).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -109,7 +109,7 @@ fn zz_child_entry() {
 fn spawn_child(env: &str, dir: &Path, start: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
-            "zz_child_entry",
+            "store_crash::zz_child_entry",
             "--exact",
             "--nocapture",
             "--test-threads=1",

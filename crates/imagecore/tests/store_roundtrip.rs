@@ -1,7 +1,7 @@
 //! Store round trips: bytes, files, large streamed blobs, manifests, outputs, records; dedup;
 //! gc; verify detecting damage.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Read;

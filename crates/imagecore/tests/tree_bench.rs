@@ -1,10 +1,10 @@
 //! Measurement, not a timed test (ignored by default): scan+put of a ~400 MB / 5000-file tree,
 //! materialise onto /dev/shm against `cp -a` of the same tree in the same run.
 //!
-//! Run: `cargo test -p imagecore --test tree_bench -- --ignored --nocapture`
+//! Run: `cargo test --release -p imagecore --test integration -- tree_bench --ignored --nocapture`
 //! (`OSIMAGE_BENCH_DIR` picks the disk directory; `OSIMAGE_STORE_COMPRESS=1` compresses blobs.)
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

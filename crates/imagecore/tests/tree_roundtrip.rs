@@ -2,7 +2,7 @@
 //! with listings from real tools (stat, find, getfattr, getcap, sha256sum); scan with a stat
 //! cache; hash_tree; error cases.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
