@@ -105,15 +105,15 @@ level = 3
 
 fn print_plan(plan: &Plan<'_>) {
     for n in plan.nodes() {
-        let state = match n.state {
-            NodeState::Cached => "cached".to_string(),
-            NodeState::Dirty => format!("dirty ({})", n.reason.as_deref().unwrap_or("")),
+        let state = match &n.reason {
+            Some(why) => format!("{} ({why})", n.state.name()),
+            None => n.state.name().to_string(),
         };
         println!(
             "  {:<12} {:<12} {}  {state}",
             n.name,
             n.kind.name(),
-            n.key.short()
+            n.key_short()
         );
     }
 }

@@ -158,13 +158,15 @@ fn one_byte_in_postinstall_dirties_it_and_descendants_only() {
         .zip(after["nodes"].as_array().unwrap())
     {
         let kind = a["kind"].as_str().unwrap();
-        let dirty = matches!(kind, "postinstall" | "sync" | "trim" | "pack");
-        assert_eq!(
-            a["state"],
-            if dirty { "dirty" } else { "cached" },
-            "{kind}: {a}"
-        );
-        assert_eq!(a["key"] != b["key"], dirty, "{kind} key");
+        // postinstall's own input changed: dirty; below it, nodes wait for its output (early
+        // cutoff) and have no key yet; above it, nothing changes
+        let (state, key_changed) = match kind {
+            "postinstall" => ("dirty", true),
+            "sync" | "trim" | "pack" => ("pending", true),
+            _ => ("cached", false),
+        };
+        assert_eq!(a["state"], state, "{kind}: {a}");
+        assert_eq!(a["key"] != b["key"], key_changed, "{kind} key");
         if kind == "postinstall" {
             assert_eq!(
                 a["reason"],
@@ -172,9 +174,44 @@ fn one_byte_in_postinstall_dirties_it_and_descendants_only() {
             );
         }
         if kind == "sync" {
-            assert_eq!(a["reason"], "parent postinstall changed");
+            assert!(a["key"].is_null(), "{a}");
+            assert_eq!(
+                a["reason"],
+                "waits for postinstall: runs only if its output changes"
+            );
         }
     }
+    // a trailing newline changes nothing the script does: postinstall re-runs, its output is the
+    // same, so everything below it is a cache hit (early cutoff) and the archive is unchanged
+    let archive = std::fs::read(dir.join("out/rootimg.cpio.zst")).unwrap();
+    let o = osimage(&["build", spec_s, "--cache-dir", "c"], dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("built   postinstall"), "{err}");
+    for k in ["sync", "trim", "pack"] {
+        assert!(err.contains(&format!("cached  {k}")), "{k}: {err}");
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .trim_end()
+            .split(';')
+            .next(),
+        Some("1 built, 5 cached"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("out/rootimg.cpio.zst")).unwrap(),
+        archive
+    );
+    let settled = plan(dir);
+    assert!(
+        settled["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "cached"),
+        "{settled}"
+    );
     // keys are a function of content, not of the directory or mtimes: a copy elsewhere agrees
     let t2 = tempfile::tempdir().unwrap();
     let spec2 = spine::project(t2.path());
@@ -192,6 +229,11 @@ fn one_byte_in_postinstall_dirties_it_and_descendants_only() {
         std::fs::read(&script).unwrap(),
     )
     .unwrap();
+    let o = osimage(
+        &["build", spec2.to_str().unwrap(), "--cache-dir", "c2"],
+        t2.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = osimage(
         &[
             "plan",
@@ -211,5 +253,105 @@ fn one_byte_in_postinstall_dirties_it_and_descendants_only() {
             .map(|n| n["key"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(keys(&other), keys(&after));
+    // every key (including the parents' output digests in them) agrees with the first checkout
+    assert_eq!(keys(&other), keys(&settled));
+}
+
+/// A captured tree's mtimes reach the archive (clamped to `source_date_epoch`), so they are
+/// part of the capture key the same way: an mtime the archive would show rebuilds, a touch the
+/// clamp hides does not.
+#[test]
+fn capture_key_follows_the_mtimes_the_archive_shows() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let spec = spine::project(dir);
+    let spec_s = spec.to_str().unwrap();
+    let o = osimage(&["build", spec_s, "--cache-dir", "c"], dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let capture_state = || -> serde_json::Value {
+        let o = osimage(&["plan", spec_s, "--cache-dir", "c", "--json"], dir);
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["nodes"][0].clone()
+    };
+    assert_eq!(capture_state()["state"], "cached");
+    let file = dir.join("tree/etc/os-release");
+    assert!(file.exists(), "fixture changed: pick another file");
+    // now (after the 2026-01-01 default epoch) → clamped to the epoch, as before if the file was
+    // already newer than the epoch; otherwise the archive changes and so must the key
+    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+    touch(&file, "now");
+    let expect = if before >= epoch { "cached" } else { "dirty" };
+    assert_eq!(capture_state()["state"], expect);
+    // an old mtime shows in the archive: the capture must re-run
+    let o = osimage(&["build", spec_s, "--cache-dir", "c"], dir);
+    assert!(o.status.success());
+    touch(&file, "2001-09-09 01:46:40 UTC");
+    let c = capture_state();
+    assert_eq!(c["state"], "dirty", "{c}");
+    assert_eq!(
+        c["reason"],
+        format!("source tree {} changed", dir.join("tree").display())
+    );
+    let o = osimage(&["build", spec_s, "--cache-dir", "c"], dir);
+    assert!(o.status.success());
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("zstd -dc out/rootimg.cpio.zst | cpio -tv --quiet 2>/dev/null | grep ' etc/os-release$'")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&o.stdout);
+    assert!(line.contains("2001"), "archive listing: {line}");
+}
+
+fn touch(file: &std::path::Path, date: &str) {
+    let st = std::process::Command::new("touch")
+        .arg("-d")
+        .arg(date)
+        .arg(file)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// As root, postinstall scripts run on an overlayfs over a reused checkout of the parent tree;
+/// the result must be exactly what running them on a plain materialised copy gives (created,
+/// changed and deleted files: the spine script writes /etc/motd, makes /opt/app and removes
+/// /etc/empty). The second image reuses the checkout.
+#[test]
+fn postinstall_on_overlay_equals_postinstall_on_a_copy() {
+    if !osimage_e2e::tools::is_root() {
+        eprintln!("SKIPPED: postinstall overlays need root (id -u is not 0)");
+        return;
+    }
+    let build = |overlay: &str| -> (Vec<u8>, tempfile::TempDir) {
+        let t = tempfile::tempdir().unwrap();
+        let spec = spine::project(t.path());
+        let o = std::process::Command::new(osimage_e2e::tools::osimage_bin())
+            .args(["build", spec.to_str().unwrap(), "--cache-dir", "c"])
+            .env("OSIMAGE_POSTINSTALL_OVERLAY", overlay)
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            std::fs::read(t.path().join("out/rootimg.cpio.zst")).unwrap(),
+            t,
+        )
+    };
+    let (copy, _t1) = build("0");
+    let (over, t2) = build("1");
+    assert!(copy == over, "overlay and copy postinstall differ");
+    let checkouts: Vec<_> = std::fs::read_dir(t2.path().join("c/checkouts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(checkouts.len(), 1, "{checkouts:?}");
+    // the overlay never wrote into the checkout: the script's changes are not in it
+    let co = t2.path().join("c/checkouts").join(&checkouts[0]);
+    assert!(co.join("etc/empty").exists());
+    assert!(!co.join("opt/app").exists());
 }

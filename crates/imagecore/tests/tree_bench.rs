@@ -136,10 +136,10 @@ fn bench_scan_put_and_materialize_vs_cp() {
     assert_eq!(m, m2);
     let cache = work.path().join("statcache.json");
     time("hash_tree (cold stat cache)", || {
-        tree::hash_tree_cached(&src, Some(&cache)).unwrap()
+        tree::hash_tree_cached(&src, Some(&cache), None).unwrap()
     });
     time("hash_tree (warm stat cache)", || {
-        tree::hash_tree_cached(&src, Some(&cache)).unwrap()
+        tree::hash_tree_cached(&src, Some(&cache), None).unwrap()
     });
 
     let shm = tempfile::tempdir_in("/dev/shm").unwrap();
@@ -193,12 +193,12 @@ fn bench_hash_tree_warm_cache_many_small_files() {
     }
     let cache = work.path().join("statcache.json");
     let (h1, _) = time(&format!("hash_tree {n} files (cold stat cache)"), || {
-        tree::hash_tree_cached(&src, Some(&cache)).unwrap()
+        tree::hash_tree_cached(&src, Some(&cache), None).unwrap()
     });
     for round in 0..3 {
         let (h2, _) = time(
             &format!("hash_tree {n} files (warm, round {round})"),
-            || tree::hash_tree_cached(&src, Some(&cache)).unwrap(),
+            || tree::hash_tree_cached(&src, Some(&cache), None).unwrap(),
         );
         assert_eq!(h1, h2);
     }

@@ -287,19 +287,28 @@ fn hash_tree_with_stat_cache() {
     std::os::unix::fs::symlink("a", src.join("x/l")).unwrap();
     let cache = d.path().join("cache/t.json");
     let h0 = tree::hash_tree(&src).unwrap();
-    assert_eq!(tree::hash_tree_cached(&src, Some(&cache)).unwrap(), h0);
+    assert_eq!(
+        tree::hash_tree_cached(&src, Some(&cache), None).unwrap(),
+        h0
+    );
     assert!(cache.exists());
-    assert_eq!(tree::hash_tree_cached(&src, Some(&cache)).unwrap(), h0);
+    assert_eq!(
+        tree::hash_tree_cached(&src, Some(&cache), None).unwrap(),
+        h0
+    );
     // mtime only: same key
     filetime::set_file_mtime(src.join("x/a"), filetime::FileTime::from_unix_time(5, 0)).unwrap();
-    assert_eq!(tree::hash_tree_cached(&src, Some(&cache)).unwrap(), h0);
+    assert_eq!(
+        tree::hash_tree_cached(&src, Some(&cache), None).unwrap(),
+        h0
+    );
     // same size, same mtime, other content: detected through ctime
     let mt = filetime::FileTime::from_last_modification_time(
         &std::fs::metadata(src.join("x/b")).unwrap(),
     );
     std::fs::write(src.join("x/b"), b"BETA").unwrap();
     filetime::set_file_mtime(src.join("x/b"), mt).unwrap();
-    let h1 = tree::hash_tree_cached(&src, Some(&cache)).unwrap();
+    let h1 = tree::hash_tree_cached(&src, Some(&cache), None).unwrap();
     assert_ne!(h1, h0);
     assert_eq!(tree::hash_tree(&src).unwrap(), h1);
     // mode and link target count

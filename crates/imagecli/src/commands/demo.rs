@@ -19,15 +19,15 @@ pub struct DemoArgs {
 
 fn show(plan: &Plan<'_>) {
     for n in plan.nodes() {
-        let state = match n.state {
-            NodeState::Cached => "cached".to_string(),
-            NodeState::Dirty => format!("dirty: {}", n.reason.as_deref().unwrap_or("")),
+        let state = match (n.state, &n.reason) {
+            (NodeState::Cached, _) | (_, None) => n.state.name().to_string(),
+            (s, Some(why)) => format!("{}: {why}", s.name()),
         };
         println!(
             "  {:<12} {:<12} {}  {state}",
             n.name,
             n.kind.name(),
-            n.key.short()
+            n.key_short()
         );
     }
 }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use imagecore::Plan;
-use imagecore::graph::NodeState;
 
 /// Arguments of `plan`.
 #[derive(clap::Args)]
@@ -31,16 +30,12 @@ pub fn run(a: PlanArgs) -> anyhow::Result<i32> {
         "node", "kind", "key", "state"
     );
     for n in plan.nodes() {
-        let state = match n.state {
-            NodeState::Cached => "cached",
-            NodeState::Dirty => "dirty",
-        };
         println!(
             "{:<14} {:<12} {:<14} {:<7} {}",
             n.name,
             n.kind.name(),
-            n.key.short(),
-            state,
+            n.key_short(),
+            n.state.name(),
             n.reason.as_deref().unwrap_or("")
         );
         for note in &n.notes {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use petgraph::graph::NodeIndex;
 
 use crate::error::Error;
-use crate::graph::key::NodeRecord;
+use crate::graph::key::{self, NodeRecord};
 use crate::graph::plan::Plan;
 use crate::graph::step::{NodeKind, Output, StepCtx};
 
@@ -73,6 +73,8 @@ pub struct BuildReport {
     pub cached: Vec<String>,
     /// Files written into rootimgdir.
     pub exported: Vec<std::path::PathBuf>,
+    /// The final key of every node that has an output (built or cached), in build order.
+    pub keys: Vec<(String, crate::hash::Hash)>,
 }
 
 impl Plan<'_> {
@@ -93,48 +95,63 @@ impl Plan<'_> {
         };
         let n = g.dag.node_count();
         let mut outputs: Vec<Option<Output>> = vec![None; n];
+        // Keys are completed here, once each node's parents have outputs (early cutoff: a
+        // parent that re-ran with the same output leaves this node's key unchanged).
+        let mut recs: Vec<NodeRecord> = self.records.clone();
         let mut report = BuildReport::default();
-        // Cache hits first: looked up again now that we hold the lock.
-        for &i in &needed {
-            let key = self.records[i.index()].key;
-            if let Some(out) = self.store.get_output(&key)? {
-                outputs[i.index()] = Some(out);
-                report.cached.push(g.dag[i].name.clone());
-                emit(Event::Cached {
-                    name: g.dag[i].name.clone(),
-                });
-            }
-        }
-        let mut started: HashSet<NodeIndex> = needed
-            .iter()
-            .copied()
-            .filter(|i| outputs[i.index()].is_some())
-            .collect();
+        let mut started: HashSet<NodeIndex> = HashSet::new();
         let mut first_err: Option<Error> = None;
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel::<(NodeIndex, Result<Output, Error>, Duration)>();
             let mut running = 0usize;
             loop {
-                if first_err.is_none() {
+                let mut progressed = first_err.is_none();
+                while progressed {
+                    progressed = false;
                     for &i in &needed {
-                        if running >= jobs {
-                            break;
+                        if started.contains(&i) || first_err.is_some() {
+                            continue;
                         }
-                        if started.contains(&i)
-                            || !g.parents(i).iter().all(|p| outputs[p.index()].is_some())
-                        {
+                        let Some(parents) = g
+                            .parents(i)
+                            .iter()
+                            .map(|p| outputs[p.index()].clone().map(|o| (*p, o)))
+                            .collect::<Option<Vec<_>>>()
+                        else {
+                            continue;
+                        };
+                        let rec = &mut recs[i.index()];
+                        rec.parents = parents
+                            .iter()
+                            .map(|(p, o)| (g.dag[*p].name.clone(), key::output_digest(o)))
+                            .collect();
+                        rec.key = key::key_of(rec);
+                        let key = rec.key;
+                        let node = &g.dag[i];
+                        match self.store.get_output(&key) {
+                            Ok(Some(out)) => {
+                                outputs[i.index()] = Some(out);
+                                started.insert(i);
+                                report.cached.push(node.name.clone());
+                                emit(Event::Cached {
+                                    name: node.name.clone(),
+                                });
+                                progressed = true;
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                first_err = Some(e.into());
+                                continue;
+                            }
+                        }
+                        if running >= jobs {
                             continue;
                         }
                         started.insert(i);
                         running += 1;
-                        let parents: Vec<Output> = g
-                            .parents(i)
-                            .iter()
-                            .filter_map(|p| outputs[p.index()].clone())
-                            .collect();
+                        let parents: Vec<Output> = parents.into_iter().map(|(_, o)| o).collect();
                         let tx = tx.clone();
-                        let node = &g.dag[i];
-                        let key = self.records[i.index()].key;
                         let store = self.store;
                         emit(Event::Started {
                             name: node.name.clone(),
@@ -176,7 +193,13 @@ impl Plan<'_> {
                 }
             }
         });
-        self.save_records(&outputs)?;
+        for &i in &needed {
+            if outputs[i.index()].is_some() {
+                let r = &recs[i.index()];
+                report.keys.push((r.name.clone(), r.key));
+            }
+        }
+        self.save_records(&recs, &outputs)?;
         if let Some(e) = first_err {
             return Err(e);
         }
@@ -216,12 +239,16 @@ impl Plan<'_> {
             locked,
             ..BuildOptions::default()
         };
-        self.build(&opts)?;
-        let i = self.graph.find("resolve").ok_or_else(|| Error::Step {
-            node: "resolve".into(),
-            message: "internal: resolve node vanished".into(),
-        })?;
-        let key = self.records[i.index()].key;
+        let report = self.build(&opts)?;
+        let key = report
+            .keys
+            .iter()
+            .find(|(n, _)| n == "resolve")
+            .map(|(_, k)| *k)
+            .ok_or_else(|| Error::Step {
+                node: "resolve".into(),
+                message: "internal: resolve node has no output after build".into(),
+            })?;
         let out = self.store.get_output(&key)?.ok_or_else(|| Error::Step {
             node: "resolve".into(),
             message: "internal: resolve output missing after build".into(),
@@ -262,14 +289,14 @@ impl Plan<'_> {
     }
 
     /// Record the keys of every node that has an output now, for the next plan's "why dirty".
-    fn save_records(&self, outputs: &[Option<Output>]) -> Result<(), Error> {
+    fn save_records(&self, now: &[NodeRecord], outputs: &[Option<Output>]) -> Result<(), Error> {
         let mut recs: Vec<NodeRecord> = match self.store.get_record(&self.record_name)? {
             Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
             None => Vec::new(),
         };
         for (i, out) in outputs.iter().enumerate() {
             if out.is_some() {
-                let r = &self.records[i];
+                let r = &now[i];
                 recs.retain(|x| x.name != r.name);
                 recs.push(r.clone());
             }

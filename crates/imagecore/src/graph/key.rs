@@ -1,5 +1,10 @@
 //! Node keys: blake3 over (kind, implementation version, canonical options, the content hash of
-//! every declared input file and tree, parents' keys). No mtimes ever enter a key.
+//! every declared input file and tree, parents' output digests). No mtimes ever enter a key.
+//!
+//! Parents enter a key by the digest of what they produced ([`output_digest`]), not by their own
+//! keys: a parent that re-ran and produced the same output (a comment changed in a postinstall
+//! script, a file the exlist removes anyway) leaves its children cached. This is "early cutoff"
+//! (Shake, Bazel): a child's key is only known once its parents are cached or built.
 //!
 //! Alongside the key, a [`NodeRecord`] keeps the individual input hashes so that `plan` can say
 //! which input changed since the last build.
@@ -11,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::graph::step::{Inputs, NodeKind};
+use crate::graph::step::{Inputs, NodeKind, Output};
 use crate::hash::Hash;
 use crate::store::Store;
 
@@ -30,7 +35,7 @@ pub struct NodeRecord {
     pub files: Vec<(String, Option<Hash>)>,
     /// Input trees: label → content hash.
     pub trees: Vec<(String, Hash)>,
-    /// Parents: name → key.
+    /// Parents: name → output digest ([`output_digest`]).
     pub parents: Vec<(String, Hash)>,
     /// The resulting key.
     pub key: Hash,
@@ -95,7 +100,34 @@ pub fn hash_input(store: &Store, path: &Path) -> Result<Hash, Error> {
     Ok(h)
 }
 
-/// Compute a node's record (and key) from its declared inputs and its parents' keys.
+/// The digest of a step's output (tree manifest id, artifacts, meta), which children hash into
+/// their keys. Length-prefixed canonical encoding; `BTreeMap`s iterate in key order.
+pub fn output_digest(out: &Output) -> Hash {
+    let mut h = blake3::Hasher::new();
+    put(&mut h, b"osimage-output-v1");
+    match &out.tree {
+        Some(t) => put(&mut h, &t.0),
+        None => put(&mut h, b""),
+    }
+    h.update(&(out.artifacts.len() as u64).to_le_bytes());
+    for (k, v) in &out.artifacts {
+        put(&mut h, k.as_bytes());
+        put(&mut h, &v.0);
+    }
+    h.update(&(out.meta.len() as u64).to_le_bytes());
+    for (k, v) in &out.meta {
+        put(&mut h, k.as_bytes());
+        put(&mut h, v.as_bytes());
+    }
+    h.finalize().into()
+}
+
+fn put(h: &mut blake3::Hasher, s: &[u8]) {
+    h.update(&(s.len() as u64).to_le_bytes());
+    h.update(s);
+}
+
+/// Compute a node's record (and key) from its declared inputs and its parents' output digests.
 pub fn compute(
     store: &Store,
     name: &str,
@@ -115,7 +147,8 @@ pub fn compute(
     }
     let mut trees = Vec::with_capacity(inputs.trees.len());
     for t in &inputs.trees {
-        let h = crate::tree::hash_tree(&t.path)?;
+        let cache = store.stat_cache_path(&t.path);
+        let h = crate::tree::hash_tree_cached(&t.path, Some(&cache), t.mtime_clamp)?;
         trees.push((t.label.clone(), h));
     }
     let mut rec = NodeRecord {
@@ -135,12 +168,8 @@ pub fn compute(
 /// The key of a record: a length-prefixed canonical encoding hashed with blake3. The node name
 /// is not part of the key (two specs sharing a step share its output).
 pub fn key_of(rec: &NodeRecord) -> Hash {
-    fn put(h: &mut blake3::Hasher, s: &[u8]) {
-        h.update(&(s.len() as u64).to_le_bytes());
-        h.update(s);
-    }
     let mut h = blake3::Hasher::new();
-    put(&mut h, b"osimage-node-key-v1");
+    put(&mut h, b"osimage-node-key-v2");
     put(&mut h, rec.kind.name().as_bytes());
     h.update(&rec.version.to_le_bytes());
     h.update(&(rec.options.len() as u64).to_le_bytes());
@@ -176,43 +205,8 @@ pub fn why_dirty(now: &NodeRecord, last: Option<&NodeRecord>) -> String {
     if last.key == now.key {
         return "output missing from the cache (evicted by gc?)".to_string();
     }
-    if last.kind != now.kind || last.version != now.version {
-        return format!(
-            "{} step implementation changed (version {} -> {})",
-            now.kind, last.version, now.version
-        );
-    }
-    for (k, v) in &now.options {
-        match last.options.get(k) {
-            Some(old) if old == v => {}
-            Some(old) => return format!("option {k} changed ({old} -> {v})"),
-            None => return format!("option {k} added"),
-        }
-    }
-    if let Some(k) = last.options.keys().find(|k| !now.options.contains_key(*k)) {
-        return format!("option {k} removed");
-    }
-    for (label, h) in &now.files {
-        match last.files.iter().find(|(l, _)| l == label) {
-            Some((_, old)) if old == h => {}
-            Some(_) if h.is_none() => return format!("{label} is missing"),
-            Some(_) => return format!("{label} changed"),
-            None => return format!("{label} added"),
-        }
-    }
-    if let Some((label, _)) = last
-        .files
-        .iter()
-        .find(|(l, _)| !now.files.iter().any(|(n, _)| n == l))
-    {
-        return format!("{label} removed");
-    }
-    for (label, h) in &now.trees {
-        match last.trees.iter().find(|(l, _)| l == label) {
-            Some((_, old)) if old == h => {}
-            Some(_) => return format!("{label} changed"),
-            None => return format!("{label} added"),
-        }
+    if let Some(why) = own_inputs_changed(now, last) {
+        return why;
     }
     for (name, k) in &now.parents {
         match last.parents.iter().find(|(n, _)| n == name) {
@@ -221,6 +215,50 @@ pub fn why_dirty(now: &NodeRecord, last: Option<&NodeRecord>) -> String {
         }
     }
     "inputs changed".to_string()
+}
+
+/// The first of a node's own inputs (implementation, options, files, trees — not parents)
+/// that differs from the last build's record, if any.
+pub fn own_inputs_changed(now: &NodeRecord, last: &NodeRecord) -> Option<String> {
+    if last.kind != now.kind || last.version != now.version {
+        return Some(format!(
+            "{} step implementation changed (version {} -> {})",
+            now.kind, last.version, now.version
+        ));
+    }
+    for (k, v) in &now.options {
+        match last.options.get(k) {
+            Some(old) if old == v => {}
+            Some(old) => return Some(format!("option {k} changed ({old} -> {v})")),
+            None => return Some(format!("option {k} added")),
+        }
+    }
+    if let Some(k) = last.options.keys().find(|k| !now.options.contains_key(*k)) {
+        return Some(format!("option {k} removed"));
+    }
+    for (label, h) in &now.files {
+        match last.files.iter().find(|(l, _)| l == label) {
+            Some((_, old)) if old == h => {}
+            Some(_) if h.is_none() => return Some(format!("{label} is missing")),
+            Some(_) => return Some(format!("{label} changed")),
+            None => return Some(format!("{label} added")),
+        }
+    }
+    if let Some((label, _)) = last
+        .files
+        .iter()
+        .find(|(l, _)| !now.files.iter().any(|(n, _)| n == l))
+    {
+        return Some(format!("{label} removed"));
+    }
+    for (label, h) in &now.trees {
+        match last.trees.iter().find(|(l, _)| l == label) {
+            Some((_, old)) if old == h => {}
+            Some(_) => return Some(format!("{label} changed")),
+            None => return Some(format!("{label} added")),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -275,7 +313,7 @@ mod golden {
 
     /// Keys must be the same on every machine and every run: a fixed record has a fixed key.
     /// If this fails, the key encoding changed, which invalidates every cache: bump the
-    /// `osimage-node-key-v1` tag on purpose instead.
+    /// `osimage-node-key-vN` tag on purpose instead.
     #[test]
     fn key_encoding_is_pinned() {
         let mut r = NodeRecord {
@@ -291,7 +329,7 @@ mod golden {
         r.key = key_of(&r);
         assert_eq!(
             r.key.to_hex(),
-            "06c9b1ca3cdd1b387542e1a85b064b9b21ad68ab66b6b5d50eec034f25bc6bcb"
+            "d705d12c2c4cee24c60bac85f65cbb4866bf38d587c3793b7019496f1db9f3f3"
         );
     }
 }

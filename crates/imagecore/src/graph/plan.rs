@@ -21,6 +21,27 @@ pub enum NodeState {
     Cached,
     /// The node will run.
     Dirty,
+    /// A parent will run first; this node runs only if that parent's output comes out
+    /// different (early cutoff), otherwise it is a cache hit.
+    Pending,
+}
+
+impl NodeState {
+    /// The state as `plan` prints it: `cached`, `dirty` or `pending`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeState::Cached => "cached",
+            NodeState::Dirty => "dirty",
+            NodeState::Pending => "pending",
+        }
+    }
+}
+
+impl PlanNode {
+    /// The key's short form, or `-` while it waits for a parent.
+    pub fn key_short(&self) -> String {
+        self.key.map_or_else(|| "-".to_string(), |k| k.short())
+    }
 }
 
 /// One row of the plan.
@@ -30,11 +51,13 @@ pub struct PlanNode {
     pub name: String,
     /// Stage kind.
     pub kind: NodeKind,
-    /// The node key (hex).
-    pub key: Hash,
-    /// Cached or dirty.
+    /// The node key (hex); `None` while a parent has still to run (its output digest is part
+    /// of this key).
+    pub key: Option<Hash>,
+    /// Cached, dirty or pending.
     pub state: NodeState,
-    /// For dirty nodes, the first changed input (`never built`, `parent install changed`, ...).
+    /// For dirty and pending nodes, the first changed input (`never built`, `parent install
+    /// changed`, `waits for postinstall`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Notes the step wants shown (e.g. synclist sections kept but not applied).
@@ -68,19 +91,15 @@ impl<'a> Plan<'a> {
         };
         let order = graph.order();
         let mut records: Vec<Option<NodeRecord>> = vec![None; graph.dag.node_count()];
+        // Output digest of every node whose output is known now (cached).
+        let mut digests: Vec<Option<Hash>> = vec![None; graph.dag.node_count()];
         let mut rows = Vec::with_capacity(order.len());
         for &n in &order {
             let node = &graph.dag[n];
-            let parents: Vec<(String, Hash)> = graph
-                .parents(n)
-                .into_iter()
-                .map(|p| {
-                    let r = records[p.index()]
-                        .as_ref()
-                        .map(|r| r.key)
-                        .unwrap_or_default();
-                    (graph.dag[p].name.clone(), r)
-                })
+            let parent_ix = graph.parents(n);
+            let known: Vec<(String, Hash)> = parent_ix
+                .iter()
+                .filter_map(|p| digests[p.index()].map(|d| (graph.dag[*p].name.clone(), d)))
                 .collect();
             let inputs = node.step.inputs()?;
             let rec = key::compute(
@@ -89,22 +108,53 @@ impl<'a> Plan<'a> {
                 node.step.kind(),
                 node.step.version(),
                 &inputs,
-                &parents,
+                &known,
             )?;
-            let cached = store.get_output(&rec.key)?.is_some();
             let prev = last.iter().find(|r| r.name == node.name);
+            let (key, state, reason) = if known.len() == parent_ix.len() {
+                match store.get_output(&rec.key)? {
+                    Some(out) => {
+                        digests[n.index()] = Some(key::output_digest(&out));
+                        (Some(rec.key), NodeState::Cached, None)
+                    }
+                    None => (
+                        Some(rec.key),
+                        NodeState::Dirty,
+                        Some(key::why_dirty(&rec, prev)),
+                    ),
+                }
+            } else {
+                let waiting: Vec<&str> = parent_ix
+                    .iter()
+                    .filter(|p| digests[p.index()].is_none())
+                    .map(|p| graph.dag[*p].name.as_str())
+                    .collect();
+                match prev.and_then(|p| key::own_inputs_changed(&rec, p)) {
+                    Some(why) => (None, NodeState::Dirty, Some(why)),
+                    None if prev.is_none() => {
+                        (None, NodeState::Dirty, Some("never built".to_string()))
+                    }
+                    None => (
+                        None,
+                        NodeState::Pending,
+                        Some(format!(
+                            "waits for {}: runs only if its output changes",
+                            waiting.join(", ")
+                        )),
+                    ),
+                }
+            };
             rows.push(PlanNode {
                 name: node.name.clone(),
                 kind: node.step.kind(),
-                key: rec.key,
-                state: if cached {
-                    NodeState::Cached
-                } else {
-                    NodeState::Dirty
-                },
-                reason: (!cached).then(|| key::why_dirty(&rec, prev)),
+                key,
+                state,
+                reason,
                 notes: node.step.notes(),
-                parents: parents.into_iter().map(|(n, _)| n).collect(),
+                parents: parent_ix
+                    .iter()
+                    .map(|p| graph.dag[*p].name.clone())
+                    .collect(),
             });
             records[n.index()] = Some(rec);
         }
@@ -128,7 +178,8 @@ impl<'a> Plan<'a> {
         &self.spec
     }
 
-    /// The plan as JSON: `{"nodes":[{"name","kind","key","state","reason"}]}`.
+    /// The plan as JSON: `{"nodes":[{"name","kind","key","state","reason"}]}` (`key` is null
+    /// for pending nodes, `state` is `cached`, `dirty` or `pending`).
     pub fn to_json(&self) -> String {
         serde_json::json!({ "nodes": self.rows }).to_string()
     }
@@ -140,13 +191,14 @@ impl<'a> Plan<'a> {
             let color = match r.state {
                 NodeState::Cached => "gray",
                 NodeState::Dirty => "orange",
+                NodeState::Pending => "yellow",
             };
             s.push_str(&format!(
                 "  \"{}\" [label=\"{}\\n{}\\n{}\", color={color}];\n",
                 r.name,
                 r.name,
                 r.kind,
-                r.key.short()
+                r.key_short()
             ));
             for p in &r.parents {
                 s.push_str(&format!("  \"{p}\" -> \"{}\";\n", r.name));

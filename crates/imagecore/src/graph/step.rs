@@ -77,6 +77,9 @@ pub struct InputFile {
     pub label: String,
     /// Absolute path.
     pub path: PathBuf,
+    /// Trees only: `Some(epoch)` hashes mtimes too, clamped to `epoch` (for trees whose mtimes
+    /// reach the output, like a captured root); `None` ignores mtimes.
+    pub mtime_clamp: Option<i64>,
 }
 
 /// Everything a step declares about what it reads, besides its parents' outputs.
@@ -102,6 +105,7 @@ impl Inputs {
         self.files.push(InputFile {
             label: label.into(),
             path: path.into(),
+            mtime_clamp: None,
         });
         self
     }
@@ -111,6 +115,22 @@ impl Inputs {
         self.trees.push(InputFile {
             label: label.into(),
             path: path.into(),
+            mtime_clamp: None,
+        });
+        self
+    }
+
+    /// Add a directory-tree input whose mtimes (clamped to `epoch`) are part of its content.
+    pub fn tree_with_mtimes(
+        &mut self,
+        label: impl Into<String>,
+        path: impl Into<PathBuf>,
+        epoch: i64,
+    ) -> &mut Self {
+        self.trees.push(InputFile {
+            label: label.into(),
+            path: path.into(),
+            mtime_clamp: Some(epoch),
         });
         self
     }

@@ -45,7 +45,7 @@
 //! postinstall = ["compute.postinstall --flag"]   # "script arg…", scripts must be executable
 //! synclists = ["compute.synclist"]
 //! exlist = ["compute.exlist"]
-//! permission = "755"
+//! permission = "755"            # xCAT: mode of /.statelite (statelite only; kept, unused here)
 //! nodebootif = ""
 //! otherifce = []
 //!
@@ -277,7 +277,9 @@ pub struct Image {
     pub synclists: Vec<Located<PathBuf>>,
     /// Exlists (absolute, existing).
     pub exlist: Vec<Located<PathBuf>>,
-    /// Octal permission of the image root, e.g. "755".
+    /// xCAT's `linuximage.permission`: the mount permission of `/.statelite` (default "755").
+    /// It only matters for statelite images; stateless builds keep it (so an xCAT osimage
+    /// round-trips) but it changes nothing in the image.
     pub permission: String,
     /// Boot interface ("" = none).
     pub nodebootif: String,

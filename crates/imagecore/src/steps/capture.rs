@@ -1,8 +1,10 @@
 //! `capture`: import an existing root tree (xCAT's "capture an image from a running node" path)
 //! into the store: every file type, owners, modes, xattrs, hardlinks.
 //!
-//! The key covers the tree's full content (names, metadata and file contents), so touching a file
-//! without changing it does not rebuild, and changing one byte does.
+//! The key covers the tree's full content (names, metadata, file contents and mtimes clamped to
+//! `source_date_epoch`, as the archive will hold them), so touching a file whose mtime is
+//! already past the epoch does not rebuild, while changing one byte, or giving a file an older
+//! mtime (which the archive would show), does. The output's mtimes are clamped the same way.
 
 use std::path::PathBuf;
 
@@ -13,13 +15,15 @@ use crate::spec::{Source, Spec};
 /// The capture step.
 pub struct Capture {
     root: PathBuf,
+    epoch: i64,
 }
 
 impl Capture {
     /// From the spec's `[source]`.
-    pub fn new(_spec: &Spec, src: &Source) -> Capture {
+    pub fn new(spec: &Spec, src: &Source) -> Capture {
         Capture {
             root: src.rootimg.value.clone(),
+            epoch: spec.pack.source_date_epoch,
         }
     }
 }
@@ -30,17 +34,23 @@ impl Step for Capture {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: mtimes clamped to source_date_epoch, and part of the key
+        2
     }
 
     fn inputs(&self) -> Result<Inputs, Error> {
         let mut i = Inputs::default();
-        i.tree(format!("source tree {}", self.root.display()), &self.root);
+        i.option("source_date_epoch", self.epoch).tree_with_mtimes(
+            format!("source tree {}", self.root.display()),
+            &self.root,
+            self.epoch,
+        );
         Ok(i)
     }
 
     fn run(&self, ctx: &StepCtx<'_>, _parents: &[&Output]) -> Result<Output, Error> {
-        let m = crate::tree::scan(ctx.store, &self.root, None)?;
+        let mut m = crate::tree::scan(ctx.store, &self.root, None)?;
+        m.clamp_mtimes(self.epoch);
         tracing::info!(
             entries = m.entries.len(),
             bytes = m.content_size(),

@@ -3,13 +3,21 @@
 //! IMG_KERNELVERSION IMG_PROFILE IMG_PKGLIST IMG_PKGDIR IMG_OTHERPKGLIST IMG_OTHERPKGDIR
 //! IMG_ROOTIMGDIR` (each only when non-empty, as xCAT) and the spec's `environvar` exported.
 //!
-//! Scripts run on a materialised copy of the parent tree (on tmpfs when it fits, never on the
-//! cache's blobs), not chrooted (as in xCAT), in their own process group and — when root — in a
+//! Scripts run not chrooted (as in xCAT), in their own process group and — when root — in a
 //! private mount namespace, so nothing they mount can leak to the host (xCAT #1767, #1936).
 //! A non-zero exit or a timeout fails the build with the tail of the script's stderr, and
-//! nothing is cached. The changed tree is re-scanned, re-hashing only files that changed.
+//! nothing is cached.
+//!
+//! Where the scripts' `$1` points: as root, an overlayfs (mounted inside each script's private
+//! namespace) over a persistent read-only checkout of the parent tree
+//! ([`crate::tree::overlay`]): the parent tree is materialised once and reused by every later
+//! run, and afterwards only the upper layer — what the scripts changed — is scanned.
+//! Otherwise (not root, overlayfs unavailable, or `OSIMAGE_POSTINSTALL_OVERLAY=0`): a fresh
+//! materialised copy (tmpfs when it fits), re-scanned afterwards, re-hashing only changed files.
+//! Either way, mtimes later than `source_date_epoch` are clamped to it.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,6 +27,7 @@ use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
 use crate::lists::PostinstallEntry;
 use crate::spec::{PkgDir, Spec};
+use crate::tree::Manifest;
 
 /// Default time limit for one script; `OSIMAGE_POSTINSTALL_TIMEOUT` (seconds) overrides it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -30,6 +39,8 @@ pub struct Postinstall {
     osvers: String,
     arch: String,
     profile: String,
+    /// `source_date_epoch`: mtimes the scripts leave later than this are clamped to it.
+    epoch: i64,
 }
 
 fn join_paths<'a>(it: impl Iterator<Item = &'a Path>) -> String {
@@ -103,9 +114,11 @@ impl Postinstall {
             osvers: o.osvers.clone(),
             arch: o.arch.clone(),
             profile: o.profile.clone(),
+            epoch: spec.pack.source_date_epoch,
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_script(
         &self,
         s: &PostinstallEntry,
@@ -113,6 +126,7 @@ impl Postinstall {
         env: &BTreeMap<String, String>,
         logs: &Path,
         timeout: Duration,
+        overlay: Option<&CString>,
     ) -> Result<(), Error> {
         let name = s.script.display().to_string();
         let fail = |message: String| Error::Step {
@@ -135,24 +149,7 @@ impl Postinstall {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
-        let private_ns = rustix::process::geteuid().is_root();
-        // SAFETY: only async-signal-safe syscalls run between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                rustix::process::setsid().map_err(std::io::Error::from)?;
-                if private_ns {
-                    rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)
-                        .map_err(std::io::Error::from)?;
-                    rustix::mount::mount_change(
-                        "/",
-                        rustix::mount::MountPropagationFlags::PRIVATE
-                            | rustix::mount::MountPropagationFlags::REC,
-                    )
-                    .map_err(std::io::Error::from)?;
-                }
-                Ok(())
-            });
-        }
+        isolate(&mut cmd, root, overlay)?;
         let mut child = cmd
             .spawn()
             .map_err(|e| fail(format!("{name}: cannot run it: {e} (is it executable?)")))?;
@@ -188,6 +185,71 @@ impl Postinstall {
     }
 }
 
+/// Run `cmd` in its own session and — when root — in a private mount namespace; with `overlay`
+/// (mount data from [`crate::tree::overlay::overlay_options`]), mount that overlayfs at `root`
+/// inside the namespace first.
+fn isolate(cmd: &mut Command, root: &Path, overlay: Option<&CString>) -> Result<(), Error> {
+    let private_ns = rustix::process::geteuid().is_root();
+    let mount = match overlay {
+        Some(data) => Some((
+            CString::new(root.as_os_str().as_encoded_bytes()).map_err(|_| Error::Step {
+                node: "postinstall".into(),
+                message: format!("{}: path contains a NUL byte", root.display()),
+            })?,
+            data.clone(),
+        )),
+        None => None,
+    };
+    // SAFETY: only async-signal-safe syscalls run between fork and exec (the strings above are
+    // allocated before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::setsid().map_err(std::io::Error::from)?;
+            if private_ns {
+                rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)
+                    .map_err(std::io::Error::from)?;
+                rustix::mount::mount_change(
+                    "/",
+                    rustix::mount::MountPropagationFlags::PRIVATE
+                        | rustix::mount::MountPropagationFlags::REC,
+                )
+                .map_err(std::io::Error::from)?;
+                if let Some((target, data)) = &mount {
+                    rustix::mount::mount(
+                        c"overlay",
+                        target.as_c_str(),
+                        c"overlay",
+                        rustix::mount::MountFlags::empty(),
+                        data.as_c_str(),
+                    )
+                    .map_err(std::io::Error::from)?;
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+/// Whether the overlay described by `data` can be mounted at `root` (tried in a throwaway
+/// process's private namespace).
+fn overlay_works(root: &Path, data: &CString) -> bool {
+    let mut cmd = Command::new("true");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if isolate(&mut cmd, root, Some(data)).is_err() {
+        return false;
+    }
+    match cmd.status() {
+        Ok(st) => st.success(),
+        Err(e) => {
+            tracing::info!("overlayfs not usable for postinstall ({e}); materialising a copy");
+            false
+        }
+    }
+}
+
 fn kill_group(pgid: i32) {
     if let Some(pid) = rustix::process::Pid::from_raw(pgid) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
@@ -200,7 +262,8 @@ impl Step for Postinstall {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: mtimes clamped to source_date_epoch
+        2
     }
 
     fn inputs(&self) -> Result<Inputs, Error> {
@@ -210,7 +273,8 @@ impl Step for Postinstall {
         }
         i.option("osvers", &self.osvers)
             .option("arch", &self.arch)
-            .option("profile", &self.profile);
+            .option("profile", &self.profile)
+            .option("source_date_epoch", self.epoch);
         for (n, s) in self.scripts.iter().enumerate() {
             let short = s
                 .script
@@ -225,10 +289,6 @@ impl Step for Postinstall {
 
     fn run(&self, ctx: &StepCtx<'_>, parents: &[&Output]) -> Result<Output, Error> {
         let m = super::util::parent_tree(ctx, parents)?;
-        let work = super::util::work_dir(ctx.scratch, m.content_size())?;
-        let root = work.path().join("rootimg");
-        std::fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
-        let stat = crate::tree::materialize(ctx.store, &m, &root)?;
         let mut env = self.env.clone();
         if let Some(kv) = parents.iter().find_map(|p| p.meta.get("kernel_version")) {
             env.insert("IMG_KERNELVERSION".into(), kv.clone());
@@ -238,11 +298,69 @@ impl Step for Postinstall {
             .and_then(|s| s.parse().ok())
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_TIMEOUT);
+        let mut new = match self.run_on_overlay(ctx, &m, &env, timeout)? {
+            Some(new) => new,
+            None => self.run_on_copy(ctx, &m, &env, timeout)?,
+        };
+        new.clamp_mtimes(self.epoch);
+        super::util::tree_output(ctx.store, &new)
+    }
+}
+
+impl Postinstall {
+    /// The scripts on an overlay over the parent's checkout; `None` when overlays can't be used.
+    fn run_on_overlay(
+        &self,
+        ctx: &StepCtx<'_>,
+        m: &Manifest,
+        env: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<Option<Manifest>, Error> {
+        if !rustix::process::geteuid().is_root()
+            || std::env::var("OSIMAGE_POSTINSTALL_OVERLAY").as_deref() == Ok("0")
+        {
+            return Ok(None);
+        }
+        // absolute: scripts run in their own directory, and overlayfs resolves the mount data
+        // relative to the mounting process's working directory
+        let scratch = std::path::absolute(ctx.scratch).map_err(|e| Error::io(ctx.scratch, e))?;
+        let [upper, work, merged] = ["upper", "work", "rootimg"].map(|d| scratch.join(d));
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir(d).map_err(|e| Error::io(d, e))?;
+        }
+        let lower = crate::tree::overlay::checkout(ctx.store, m)?;
+        let lower = std::path::absolute(&lower).map_err(|e| Error::io(&lower, e))?;
+        let Some(data) = crate::tree::overlay::overlay_options(&lower, &upper, &work) else {
+            return Ok(None);
+        };
+        if !overlay_works(&merged, &data) {
+            return Ok(None);
+        }
+        for s in &self.scripts {
+            tracing::info!(script = %s.script.display(), "postinstall (overlay)");
+            self.run_script(s, &merged, env, ctx.scratch, timeout, Some(&data))?;
+        }
+        let changed = crate::tree::scan(ctx.store, &upper, None)?;
+        Ok(Some(crate::tree::overlay::apply_upper(m, &changed)))
+    }
+
+    /// The scripts on a freshly materialised copy of the parent tree.
+    fn run_on_copy(
+        &self,
+        ctx: &StepCtx<'_>,
+        m: &Manifest,
+        env: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<Manifest, Error> {
+        let work = super::util::work_dir(ctx.scratch, m.content_size())?;
+        let root = std::path::absolute(work.path().join("rootimg"))
+            .map_err(|e| Error::io(work.path(), e))?;
+        std::fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
+        let stat = crate::tree::materialize(ctx.store, m, &root)?;
         for s in &self.scripts {
             tracing::info!(script = %s.script.display(), "postinstall");
-            self.run_script(s, &root, &env, work.path(), timeout)?;
+            self.run_script(s, &root, env, work.path(), timeout, None)?;
         }
-        let new = crate::tree::scan(ctx.store, &root, Some(&stat))?;
-        super::util::tree_output(ctx.store, &new)
+        Ok(crate::tree::scan(ctx.store, &root, Some(&stat))?)
     }
 }

@@ -146,37 +146,9 @@ pub fn work_dir(scratch: &Path, bytes: u64) -> Result<tempfile::TempDir, Error> 
     } else {
         scratch.to_path_buf()
     };
-    remove_stale_roots(&base);
+    crate::tree::overlay::remove_stale_dirs(&base, "osimage-root-");
     tempfile::Builder::new()
         .prefix(&format!("osimage-root-{}-", std::process::id()))
         .tempdir_in(&base)
         .map_err(|e| Error::io(&base, e))
-}
-
-/// Remove `osimage-root-<pid>-*` directories whose process is gone (a killed build leaves its
-/// materialised tree behind; on tmpfs that is memory).
-fn remove_stale_roots(base: &Path) {
-    let Ok(rd) = std::fs::read_dir(base) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("osimage-root-")
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let gone = rustix::process::Pid::from_raw(pid).is_none_or(|p| {
-            matches!(
-                rustix::process::test_kill_process(p),
-                Err(rustix::io::Errno::SRCH)
-            )
-        });
-        if gone {
-            tracing::debug!("removing stale work tree {}", e.path().display());
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }

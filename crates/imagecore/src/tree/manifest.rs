@@ -183,6 +183,15 @@ impl Manifest {
         }
     }
 
+    /// Clamp every mtime later than `epoch` to `epoch` (the `SOURCE_DATE_EPOCH` rule, as the
+    /// archive writer applies it). Steps that run programs on a tree call this on the result,
+    /// so a re-run that changes nothing else gives the same manifest (and early cutoff works).
+    pub fn clamp_mtimes(&mut self, epoch: i64) {
+        for e in &mut self.entries {
+            e.mtime = e.mtime.min(epoch);
+        }
+    }
+
     /// Remove an entry and everything below it. Returns how many entries were removed.
     pub fn remove_tree(&mut self, path: &str) -> usize {
         let before = self.entries.len();

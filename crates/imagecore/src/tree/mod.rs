@@ -4,6 +4,7 @@
 
 pub mod manifest;
 mod materialize;
+pub mod overlay;
 mod scan;
 mod statcache;
 mod walk;

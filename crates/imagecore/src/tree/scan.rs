@@ -91,13 +91,20 @@ fn hash_file(path: &Path) -> Result<(Hash, u64), TreeError> {
 /// targets, device numbers, hardlink groups and file contents; not mtimes. Reads every file;
 /// see [`hash_tree_cached`] to skip unchanged ones.
 pub fn hash_tree(dir: &Path) -> Result<Hash, TreeError> {
-    hash_tree_cached(dir, None)
+    hash_tree_cached(dir, None, None)
 }
 
 /// [`hash_tree`] with a stat cache file (e.g. [`Store::stat_cache_path`]): files whose inode is
 /// unchanged since the cache was written are not read again. The cache only saves work: the
 /// result is always the content hash. The cache file is rewritten afterwards.
-pub fn hash_tree_cached(dir: &Path, cache_file: Option<&Path>) -> Result<Hash, TreeError> {
+///
+/// `mtime_clamp`: `Some(epoch)` includes every mtime, clamped to `epoch` (what an archive built
+/// with that `source_date_epoch` would hold); `None` leaves mtimes out.
+pub fn hash_tree_cached(
+    dir: &Path,
+    cache_file: Option<&Path>,
+    mtime_clamp: Option<i64>,
+) -> Result<Hash, TreeError> {
     let walked = walk(dir)?;
     let cache = cache_file.map(StatCache::load).unwrap_or_default();
     let mut m = build_manifest(&walked, |w: &Walked| {
@@ -123,8 +130,9 @@ pub fn hash_tree_cached(dir: &Path, cache_file: Option<&Path>) -> Result<Hash, T
             tracing::warn!("cannot save stat cache {}: {e}", path.display());
         }
     }
-    for e in &mut m.entries {
-        e.mtime = 0;
+    match mtime_clamp {
+        Some(epoch) => m.clamp_mtimes(epoch),
+        None => m.entries.iter_mut().for_each(|e| e.mtime = 0),
     }
     Ok(content_key(&m))
 }
