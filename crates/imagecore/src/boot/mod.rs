@@ -14,6 +14,7 @@ mod elf;
 mod imagetest;
 mod initrd;
 mod kernel;
+mod kerneldir;
 mod modinfo;
 mod modules;
 mod pack;
@@ -22,9 +23,14 @@ mod qemu;
 use std::path::PathBuf;
 
 pub use elf::elf_closure;
+pub(crate) use elf::resolve_in_root;
 pub use imagetest::{ImageTest, test_image};
-pub use initrd::{INIT_SCRIPT, InitrdOptions, stage_initrd, test_init_script, with_test_init};
+pub use initrd::{
+    INIT_SCRIPT, InitrdOptions, initrd_root_paths, stage_initrd, test_init_script, with_test_init,
+};
 pub use kernel::{KernelChoice, list_kernels, select_kernel};
+pub use kerneldir::{KernelRpms, choose_kerneldir, unpack_rpms};
+pub(crate) use modinfo::module_name;
 pub use modules::{DriverSet, default_netdrivers, module_closure};
 pub use pack::pack_initrd;
 pub use qemu::{BootOutcome, BootTest, boot_test, boot_test_with, pad_to_sector};
@@ -165,6 +171,34 @@ pub enum BootError {
         value: String,
         /// What is wrong and what to write instead.
         why: String,
+    },
+    /// An RPM in `kerneldir` or `driverupdatesrc` could not be read.
+    #[error("{path}: not a readable RPM package: {message}")]
+    Rpm {
+        /// The RPM file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Unpacking kernel or driver RPMs failed.
+    #[error("unpacking {rpms}: {message}")]
+    Install {
+        /// The RPM files.
+        rpms: String,
+        /// The install engine's error.
+        message: String,
+    },
+    /// A driver update RPM has nothing for the chosen kernel.
+    #[error(
+        "{path}: driver update RPM has no kernel modules for kernel {version} (it has modules for: {found}); use a driver package built for this kernel"
+    )]
+    DriverRpm {
+        /// The RPM file.
+        path: PathBuf,
+        /// The chosen kernel.
+        version: String,
+        /// Kernel versions the RPM has modules for.
+        found: String,
     },
     /// Packing the initrd failed.
     #[error(transparent)]

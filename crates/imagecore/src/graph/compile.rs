@@ -178,11 +178,12 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
         tree = g.add("sync", Box::new(steps::sync::Sync::new(spec, sl)), &[tree]);
     }
     if let Some(k) = kernel {
-        g.add(
-            "initrd",
-            Box::new(steps::initrd::Initrd::new(spec)),
+        let sel = g.add(
+            "initrd-inputs",
+            Box::new(steps::initrd::InitrdInputs::new(spec)),
             &[k, tree],
         );
+        g.add("initrd", Box::new(steps::initrd::Initrd::new(spec)), &[sel]);
     }
     if !spec.image.exlist.is_empty() {
         let ex = Exlist::load(&spec.image.exlist)?;
