@@ -1,9 +1,10 @@
 //! Fixtures for the kernel/initrd tests beyond the mini distro: a spec directory around the mini
 //! distro's RPMs (repo made with `createrepo_c`, pkglist, postinstall, `[kernel]` lines of the
 //! caller's choice), and a driver update RPM made with `rpmbuild` that carries an altered copy
-//! of the Debian kernel's `virtio_net.ko` in `extra/` (its signature stripped so the kernel
-//! loads it unsigned, its `srcversion` rewritten to [`DRIVER_SRCVERSION`] so a booted system
-//! shows which copy it loaded in `/sys/module/virtio_net/srcversion`).
+//! of the Debian kernel's `virtio_net.ko` in `extra/`: its `description=` rewritten to
+//! [`DRIVER_DESCRIPTION`] (to find it in an initrd) and its signature stripped, so a booted
+//! kernel loads it as an unsigned module and `/sys/module/virtio_net/taint` shows `E` (the
+//! original, signed module shows no taint).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,8 +13,8 @@ use anyhow::{Context, bail};
 
 use crate::minidistro::{MiniDistro, cache_root};
 
-/// The `srcversion` of the driver update's virtio_net (24 characters, like the real one).
-pub const DRIVER_SRCVERSION: &str = "OSIMAGEDRIVERUPDATE00001";
+/// The `description` of the driver update's virtio_net (as long as the real one).
+pub const DRIVER_DESCRIPTION: &str = "osimage driver update";
 
 /// The driver update RPM (`kmod-virtio-net-osimage`), built once into the fixture cache.
 pub fn driver_rpm(md: &MiniDistro) -> anyhow::Result<PathBuf> {
@@ -52,7 +53,7 @@ Summary: altered virtio_net for kernel {kver} (osimage driver update fixture)
 License: GPL-2.0-only
 AutoReqProv: no
 %description
-virtio_net.ko with srcversion {DRIVER_SRCVERSION}, in extra/.
+virtio_net.ko described as {DRIVER_DESCRIPTION}, unsigned, in extra/.
 %install
 mkdir -p %{{buildroot}}/lib/modules/{kver}/extra
 install -m 0644 {src} %{{buildroot}}/lib/modules/{kver}/extra/virtio_net.ko
@@ -85,7 +86,7 @@ install -m 0644 {src} %{{buildroot}}/lib/modules/{kver}/extra/virtio_net.ko
     Ok(rpm)
 }
 
-/// Strip a module's appended signature and rewrite its `srcversion=` value.
+/// Strip a module's appended signature and rewrite its `description=` value.
 pub fn alter_module(data: &[u8]) -> anyhow::Result<Vec<u8>> {
     const MAGIC: &[u8] = b"~Module signature appended~\n";
     let mut d = data.to_vec();
@@ -96,20 +97,23 @@ pub fn alter_module(data: &[u8]) -> anyhow::Result<Vec<u8>> {
         let cut = end - 12 - sig_len;
         d.truncate(cut);
     }
-    let key = b"srcversion=";
+    let key = b"description=";
     let pos = d
         .windows(key.len())
         .position(|w| w == key)
-        .context("no srcversion= in the module")?;
+        .context("no description= in the module")?;
     let start = pos + key.len();
     let len = d[start..]
         .iter()
         .position(|b| *b == 0)
-        .context("srcversion")?;
-    if len != DRIVER_SRCVERSION.len() {
-        bail!("srcversion is {len} characters, expected 24");
+        .context("description")?;
+    if len != DRIVER_DESCRIPTION.len() {
+        bail!(
+            "description is {len} characters, expected {}",
+            DRIVER_DESCRIPTION.len()
+        );
     }
-    d[start..start + len].copy_from_slice(DRIVER_SRCVERSION.as_bytes());
+    d[start..start + len].copy_from_slice(DRIVER_DESCRIPTION.as_bytes());
     Ok(d)
 }
 
