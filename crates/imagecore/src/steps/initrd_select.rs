@@ -292,4 +292,94 @@ mod tests {
         assert_eq!(canonical(&m, "etc/../lib/x"), "usr/lib/x");
         assert_eq!(module_dirs(&m, "1"), vec!["usr/lib/modules/1".to_string()]);
     }
+
+    fn file(path: &str) -> Entry {
+        entry(
+            path,
+            Kind::File {
+                blob: crate::hash::Hash::of(path.as_bytes()),
+                size: 1,
+                link: None,
+            },
+        )
+    }
+
+    fn usrmerged() -> Manifest {
+        let mut m = Manifest::default();
+        m.insert(entry("usr/lib", Kind::Dir));
+        m.insert(entry(
+            "lib",
+            Kind::Symlink {
+                target: "usr/lib".into(),
+            },
+        ));
+        m.insert(file("usr/lib/modules/1/kernel/net/a.ko"));
+        m.insert(file("usr/lib/modules/1/kernel/net/b.ko"));
+        m.insert(file("usr/lib/modules/1/modules.dep"));
+        m.insert(file("usr/lib/modules/1/modules.builtin"));
+        m.insert(file("usr/lib/modules/2/kernel/net/a.ko"));
+        m
+    }
+
+    #[test]
+    fn drivers_replace_same_named_modules_of_this_kernel_only() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let pkg = t.path().join("pkg");
+        std::fs::create_dir_all(pkg.join("lib/modules/1/extra")).unwrap();
+        std::fs::create_dir_all(pkg.join("lib/firmware")).unwrap();
+        std::fs::write(pkg.join("lib/modules/1/extra/a.ko.xz"), b"new a").unwrap();
+        std::fs::write(pkg.join("lib/firmware/f.bin"), b"fw").unwrap();
+        let mut m = usrmerged();
+        let placed = overlay_drivers(
+            &store,
+            &mut m,
+            "1",
+            &[(PathBuf::from("d.rpm"), pkg.clone())],
+        )
+        .unwrap();
+        assert_eq!(placed, vec!["a".to_string()]);
+        let paths: Vec<&str> = m.entries.iter().map(|e| e.path.as_str()).collect();
+        assert!(
+            paths.contains(&"usr/lib/modules/1/extra/a.ko.xz"),
+            "{paths:?}"
+        );
+        assert!(!paths.contains(&"usr/lib/modules/1/kernel/net/a.ko"));
+        assert!(paths.contains(&"usr/lib/modules/1/kernel/net/b.ko"));
+        assert!(paths.contains(&"usr/lib/modules/2/kernel/net/a.ko"));
+        assert!(!paths.contains(&"usr/lib/modules/1/modules.dep"));
+        assert!(paths.contains(&"usr/lib/modules/1/modules.builtin"));
+        assert!(paths.contains(&"usr/lib/firmware/f.bin"));
+        let Kind::File { blob, .. } = &m.get("usr/lib/modules/1/extra/a.ko.xz").unwrap().kind
+        else {
+            panic!()
+        };
+        assert_eq!(*blob, crate::hash::Hash::of(b"new a"));
+        // a package for another kernel only: a clear error naming what it has
+        let e = overlay_drivers(&store, &mut m, "3", &[(PathBuf::from("d.rpm"), pkg)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("d.rpm") && e.contains("kernel 3") && e.contains(": 1)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn kernel_overlay_replaces_module_tree() {
+        let mut m = usrmerged();
+        let mut k = Manifest::default();
+        k.insert(file("lib/modules/1/kernel/net/c.ko.xz"));
+        k.insert(file("boot/vmlinuz-1"));
+        overlay_kernel(&mut m, &k, "1");
+        let paths: Vec<&str> = m.entries.iter().map(|e| e.path.as_str()).collect();
+        assert!(
+            paths.contains(&"usr/lib/modules/1/kernel/net/c.ko.xz"),
+            "{paths:?}"
+        );
+        assert!(!paths.contains(&"usr/lib/modules/1/kernel/net/a.ko"));
+        assert!(paths.contains(&"usr/lib/modules/2/kernel/net/a.ko"));
+        assert!(!paths.iter().any(|p| p.starts_with("boot")));
+        assert!(matches!(m.get("lib").unwrap().kind, Kind::Symlink { .. }));
+    }
 }
