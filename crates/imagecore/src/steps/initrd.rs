@@ -343,6 +343,7 @@ impl Step for InitrdInputs {
             tracing::info!("driver updates for {kver}: {}", placed.join(" "));
         }
         let root = work.path().join("root");
+        let t0 = std::time::Instant::now();
         let tool_dirs = [
             "bin/",
             "sbin/",
@@ -363,8 +364,10 @@ impl Step for InitrdInputs {
                 None => tool_dirs.iter().any(|d| p.starts_with(d)),
             },
         )?;
+        let t1 = std::time::Instant::now();
         let k = kernel_choice(&root, &kver);
         let drivers = module_closure(&k.modules_dir, &self.wanted(), &self.netdrivers)?;
+        let t2 = std::time::Instant::now();
         if !drivers.missing_default.is_empty() {
             tracing::warn!(
                 "default drivers not in kernel {kver}: {}",
@@ -390,6 +393,13 @@ impl Step for InitrdInputs {
             paths.push(real);
         }
         let sel = select::subset(&m, &root, &paths)?;
+        tracing::info!(
+            "initrd-inputs: materialised in {:.2?}, module closure in {:.2?}, tools and subset in {:.2?}: {} entries",
+            t1 - t0,
+            t2 - t1,
+            t2.elapsed(),
+            sel.entries.len()
+        );
         let mut out = super::util::tree_output(ctx.store, &sel)?;
         out.meta.insert("kernel_version".into(), kver);
         out.meta
