@@ -136,6 +136,18 @@ fn kerneldir_kernel_wins_by_rpm_order_and_boots() {
         sel.meta["module_list"]
     );
 
+    // no kernel in the pkglist at all (xCAT's usual kerneldir case): the modules still come
+    // from the kerneldir kernel
+    let lines = "kerneldir = \"kernels\"\nnetdrivers = [\"virtio_net\"]";
+    write_spec_dir(&md, dir, false, lines, "kerneldir-stamp").unwrap();
+    build(dir);
+    let sel = out(dir, "initrd-inputs");
+    assert!(
+        sel.meta["module_list"].contains("virtio_net.ko.xz"),
+        "{}",
+        sel.meta["module_list"]
+    );
+
     // -k naming a kernel that is not there: the error lists what is
     let lines = "kerneldir = \"kernels\"\nkernelver = \"5.14.0-70.el9.x86_64\"";
     write_spec_dir(&md, dir, true, lines, "kerneldir-stamp").unwrap();
