@@ -2,6 +2,8 @@
 //!
 //! The pieces, in the order a build uses them:
 //! - [`select_kernel`] picks the kernel of a root tree (highest by rpm EVR order, or `-k`/`-g`).
+//! - [`choose_kerneldir`] picks kernel packages in a `kerneldir` by the same rules, and
+//!   [`unpack_rpms`] unpacks them (or driver update RPMs) with the install engine.
 //! - [`module_closure`] turns driver names into the `.ko` files to load, in load order, from
 //!   `modules.dep` or, when the kernel package ships none (Debian-style), from each module's own
 //!   `.modinfo` (`depends=`), plus softdeps, `virtio_pci` for virtio devices and firmware.

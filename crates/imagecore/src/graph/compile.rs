@@ -153,10 +153,17 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
             .as_ref()
             .is_some_and(|s| steps::kernel::tree_has_kernel(&s.rootimg.value));
     let kernel = if want_kernel {
+        // a kerneldir kernel does not read the image tree: no parent, so image changes never
+        // re-unpack it
+        let from_dir = spec.kernel.as_ref().is_some_and(|k| k.kerneldir.is_some());
         Some(g.add(
             "kernel",
             Box::new(steps::kernel::Kernel::new(spec)),
-            &[tree],
+            if from_dir {
+                &[]
+            } else {
+                std::slice::from_ref(&tree)
+            },
         ))
     } else {
         None
