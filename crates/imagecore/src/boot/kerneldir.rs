@@ -177,7 +177,7 @@ pub fn choose_kerneldir(
                 vr == g || v == g || v.strip_prefix(g).is_some_and(|r| r.starts_with('.'))
             }),
         ),
-        (None, None) => ("a kernel".to_string(), keys.last()),
+        (None, None) => ("any kernel package".to_string(), keys.last()),
     };
     let ((version, vr), c) = pick.ok_or_else(|| BootError::KernelNotFound {
         root: dir.to_path_buf(),
