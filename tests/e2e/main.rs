@@ -6,6 +6,7 @@
 mod boot_bench;
 mod boot_e2e;
 mod boot_fixture;
+mod boot_kerneldir;
 mod boot_modules;
 mod boot_spec;
 mod build_from_iso;

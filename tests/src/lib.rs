@@ -3,6 +3,7 @@
 
 pub mod install;
 pub mod iso;
+pub mod kernelspec;
 pub mod minidistro;
 pub mod oracle;
 pub mod rpmbuild;

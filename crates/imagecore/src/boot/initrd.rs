@@ -199,6 +199,56 @@ pub fn stage_initrd(
     Ok(())
 }
 
+/// The root-relative paths (files and the symlinks met on the way) that [`stage_initrd`] reads
+/// from `root` besides the kernel's modules and firmware: the usrmerge links `bin sbin lib
+/// lib64`, busybox, zstd and `opts.extra_binaries` with their shared-library closure, and the
+/// `ld.so.conf` files the closure was resolved with. A root holding just these (and the
+/// modules) stages the same initrd; the `initrd-inputs` node publishes exactly that subset.
+pub fn initrd_root_paths(root: &Path, opts: &InitrdOptions) -> Result<Vec<PathBuf>, BootError> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for top in ["bin", "sbin", "lib", "lib64"] {
+        if std::fs::symlink_metadata(root.join(top)).is_ok_and(|m| m.file_type().is_symlink()) {
+            out.push(PathBuf::from(top));
+        }
+    }
+    let busybox = BUSYBOX_PATHS
+        .iter()
+        .find(|p| resolve_in_root(root, p).is_some_and(|(_, f)| root.join(f).is_file()))
+        .ok_or_else(|| BootError::NoBusybox {
+            root: root.to_path_buf(),
+        })?;
+    let mut bins: Vec<&str> = vec![busybox];
+    if let Some(z) = ["/usr/bin/zstd", "/bin/zstd"]
+        .into_iter()
+        .find(|p| resolve_in_root(root, p).is_some_and(|(_, f)| root.join(f).is_file()))
+    {
+        bins.push(z);
+    }
+    bins.extend(opts.extra_binaries.iter().map(String::as_str));
+    out.extend(elf_closure(root, &bins)?);
+    for f in ["/etc/ld.so.conf", "/etc/ld.so.conf.d"] {
+        if let Some((links, real)) = resolve_in_root(root, f) {
+            out.extend(links);
+            let abs = root.join(&real);
+            if abs.is_dir() {
+                for e in walkdir::WalkDir::new(&abs).sort_by_file_name() {
+                    let e = e.map_err(|e| BootError::io(&abs, std::io::Error::other(e)))?;
+                    if let Ok(rel) = e.path().strip_prefix(root)
+                        && !e.file_type().is_dir()
+                    {
+                        out.push(rel.to_path_buf());
+                    }
+                }
+            } else if abs.is_file() {
+                out.push(real);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// Our depmod for the initrd's subset: `modules.dep` (transitive dependencies, nearest first,
 /// as depmod writes them) and `modules.alias`, so that the kernel's `request_module` (through
 /// busybox `/sbin/modprobe`) finds the modules that are there.
@@ -262,6 +312,7 @@ pub fn test_init_script(marker: &str, show: &[&str]) -> String {
         "#!/bin/sh\n# osimage test init: proves the root image booted, prints the marker, powers off.\n\
          export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n\
          mount -t proc proc /proc 2>/dev/null\n\
+         mount -t sysfs sysfs /sys 2>/dev/null\n\
          echo \"osimage-test: booted kernel $(uname -r), / is $(awk '$2==\"/\"{print $3}' /proc/mounts | tail -n1)\"\n\
          [ -f /etc/os-release ] && . /etc/os-release && echo \"osimage-test: $PRETTY_NAME\"\n\
          if [ -e /sbin/init ] || [ -L /sbin/init ]; then echo 'osimage-test: /sbin/init present'; else echo 'osimage-test: WARNING no /sbin/init'; fi\n",

@@ -2,6 +2,8 @@
 //!
 //! The pieces, in the order a build uses them:
 //! - [`select_kernel`] picks the kernel of a root tree (highest by rpm EVR order, or `-k`/`-g`).
+//! - [`choose_kerneldir`] picks kernel packages in a `kerneldir` by the same rules, and
+//!   [`unpack_rpms`] unpacks them (or driver update RPMs) with the install engine.
 //! - [`module_closure`] turns driver names into the `.ko` files to load, in load order, from
 //!   `modules.dep` or, when the kernel package ships none (Debian-style), from each module's own
 //!   `.modinfo` (`depends=`), plus softdeps, `virtio_pci` for virtio devices and firmware.
@@ -14,6 +16,7 @@ mod elf;
 mod imagetest;
 mod initrd;
 mod kernel;
+mod kerneldir;
 mod modinfo;
 mod modules;
 mod pack;
@@ -22,9 +25,14 @@ mod qemu;
 use std::path::PathBuf;
 
 pub use elf::elf_closure;
+pub(crate) use elf::resolve_in_root;
 pub use imagetest::{ImageTest, test_image};
-pub use initrd::{INIT_SCRIPT, InitrdOptions, stage_initrd, test_init_script, with_test_init};
+pub use initrd::{
+    INIT_SCRIPT, InitrdOptions, initrd_root_paths, stage_initrd, test_init_script, with_test_init,
+};
 pub use kernel::{KernelChoice, list_kernels, select_kernel};
+pub use kerneldir::{KernelRpms, choose_kerneldir, unpack_rpms};
+pub(crate) use modinfo::module_name;
 pub use modules::{DriverSet, default_netdrivers, module_closure};
 pub use pack::pack_initrd;
 pub use qemu::{BootOutcome, BootTest, boot_test, boot_test_with, pad_to_sector};
@@ -165,6 +173,34 @@ pub enum BootError {
         value: String,
         /// What is wrong and what to write instead.
         why: String,
+    },
+    /// An RPM in `kerneldir` or `driverupdatesrc` could not be read.
+    #[error("{path}: not a readable RPM package: {message}")]
+    Rpm {
+        /// The RPM file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Unpacking kernel or driver RPMs failed.
+    #[error("unpacking {rpms}: {message}")]
+    Install {
+        /// The RPM files.
+        rpms: String,
+        /// The install engine's error.
+        message: String,
+    },
+    /// A driver update RPM has nothing for the chosen kernel.
+    #[error(
+        "{path}: driver update RPM has no kernel modules for kernel {version} (it has modules for: {found}); use a driver package built for this kernel"
+    )]
+    DriverRpm {
+        /// The RPM file.
+        path: PathBuf,
+        /// The chosen kernel.
+        version: String,
+        /// Kernel versions the RPM has modules for.
+        found: String,
     },
     /// Packing the initrd failed.
     #[error(transparent)]

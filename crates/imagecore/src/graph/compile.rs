@@ -153,10 +153,17 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
             .as_ref()
             .is_some_and(|s| steps::kernel::tree_has_kernel(&s.rootimg.value));
     let kernel = if want_kernel {
+        // a kerneldir kernel does not read the image tree: no parent, so image changes never
+        // re-unpack it
+        let from_dir = spec.kernel.as_ref().is_some_and(|k| k.kerneldir.is_some());
         Some(g.add(
             "kernel",
             Box::new(steps::kernel::Kernel::new(spec)),
-            &[tree],
+            if from_dir {
+                &[]
+            } else {
+                std::slice::from_ref(&tree)
+            },
         ))
     } else {
         None
@@ -178,11 +185,12 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
         tree = g.add("sync", Box::new(steps::sync::Sync::new(spec, sl)), &[tree]);
     }
     if let Some(k) = kernel {
-        g.add(
-            "initrd",
-            Box::new(steps::initrd::Initrd::new(spec)),
+        let sel = g.add(
+            "initrd-inputs",
+            Box::new(steps::initrd::InitrdInputs::new(spec)),
             &[k, tree],
         );
+        g.add("initrd", Box::new(steps::initrd::Initrd::new(spec)), &[sel]);
     }
     if !spec.image.exlist.is_empty() {
         let ex = Exlist::load(&spec.image.exlist)?;

@@ -37,6 +37,9 @@ pub enum NodeKind {
     Trim,
     /// Select the kernel and its modules.
     Kernel,
+    /// Pick the initrd's files (modules, firmware, tools) out of the image.
+    #[serde(rename = "initrd-inputs")]
+    InitrdInputs,
     /// Build the stateless initrd.
     Initrd,
     /// Pack the root image archive.
@@ -58,6 +61,7 @@ impl NodeKind {
             NodeKind::Files => "files",
             NodeKind::Trim => "trim",
             NodeKind::Kernel => "kernel",
+            NodeKind::InitrdInputs => "initrd-inputs",
             NodeKind::Initrd => "initrd",
             NodeKind::Pack => "pack",
         }
