@@ -207,8 +207,11 @@ pub fn node_output(
         .iter()
         .find(|n| n.name == node)
         .with_context(|| format!("no node {node}"))?;
+    let key = row
+        .key
+        .with_context(|| format!("{node} waits for a parent to be built"))?;
     let out = store
-        .get_output(&row.key)?
+        .get_output(&key)?
         .with_context(|| format!("{node} not built"))?;
     Ok(out)
 }

@@ -43,6 +43,12 @@ enum Cmd {
 }
 
 fn main() {
+    // `osimage plan | head`: die quietly on a closed pipe like other Unix tools, instead of
+    // panicking in println!.
+    // SAFETY: called first thing, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

@@ -185,10 +185,15 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
         tree = g.add("sync", Box::new(steps::sync::Sync::new(spec, sl)), &[tree]);
     }
     if let Some(k) = kernel {
+        let part = g.add(
+            "initrd-tree",
+            Box::new(steps::initrd_tree::InitrdTree),
+            &[k, tree],
+        );
         let sel = g.add(
             "initrd-inputs",
             Box::new(steps::initrd::InitrdInputs::new(spec)),
-            &[k, tree],
+            &[k, part],
         );
         g.add("initrd", Box::new(steps::initrd::Initrd::new(spec)), &[sel]);
     }

@@ -37,6 +37,9 @@ pub enum NodeKind {
     Trim,
     /// Select the kernel and its modules.
     Kernel,
+    /// The part of the image an initrd can be made of (a manifest filter).
+    #[serde(rename = "initrd-tree")]
+    InitrdTree,
     /// Pick the initrd's files (modules, firmware, tools) out of the image.
     #[serde(rename = "initrd-inputs")]
     InitrdInputs,
@@ -61,6 +64,7 @@ impl NodeKind {
             NodeKind::Files => "files",
             NodeKind::Trim => "trim",
             NodeKind::Kernel => "kernel",
+            NodeKind::InitrdTree => "initrd-tree",
             NodeKind::InitrdInputs => "initrd-inputs",
             NodeKind::Initrd => "initrd",
             NodeKind::Pack => "pack",

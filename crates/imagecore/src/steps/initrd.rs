@@ -1,14 +1,17 @@
-//! The stateless initrd, in two nodes:
+//! The stateless initrd, in three nodes:
 //!
-//! - `initrd-inputs` (cheap, [`InitrdInputs`]): from the image tree (and the kerneldir kernel's
+//! - `initrd-tree` ([`super::initrd_tree`]): a manifest filter keeping the kernel's modules and
+//!   the program/library directories, so changes elsewhere in the image stop there.
+//! - `initrd-inputs` ([`InitrdInputs`]): from that tree (and the kerneldir kernel's
 //!   tree, and the `driverupdatesrc` `rpm:` packages applied on top) it picks what the initrd is
 //!   made of — the kernel modules of the driver set (`netdrivers`, plus the per-arch defaults
 //!   when `netdrivers_defaults`, plus virtio_pci and virtio_blk to read a root image from disk)
 //!   with their firmware, and busybox and zstd with their shared-library closure — and outputs
 //!   a small tree of just those (manifest entries: the blobs are shared, nothing is copied).
 //! - `initrd` ([`Initrd`]): our `/init` (see `boot/init/init.sh`) + that tree, modules in load
-//!   order, packed as newc + zstd. Its only tree parent is the selection, so once keys follow
-//!   parents' output digests a change elsewhere in the image (a postinstall line) re-runs
+//!   order, packed as newc + zstd. Its only tree parent is the selection, so (keys follow
+//!   parents' output digests) a change elsewhere in the image (a postinstall line) re-runs the
+//!   cheap `initrd-tree` only, and a change in a library the tools don't use re-runs
 //!   `initrd-inputs` but leaves `initrd` cached.
 //!
 //! Export: `rootimgdir/initrd-stateless.zst`, and the netboot stanzas `netboot.ipxe`,
@@ -344,26 +347,9 @@ impl Step for InitrdInputs {
         }
         let root = work.path().join("root");
         let t0 = std::time::Instant::now();
-        let tool_dirs = [
-            "bin/",
-            "sbin/",
-            "lib/",
-            "lib64/",
-            "usr/bin/",
-            "usr/sbin/",
-            "usr/lib/",
-            "usr/lib64/",
-            "etc/ld.so",
-        ];
-        super::util::materialize_subset(
-            ctx.store,
-            &m,
-            &root,
-            |p| match super::util::modules_path(p) {
-                Some((v, _)) => v == kver,
-                None => tool_dirs.iter().any(|d| p.starts_with(d)),
-            },
-        )?;
+        super::util::materialize_subset(ctx.store, &m, &root, |p| {
+            super::initrd_tree::initrd_relevant(p, &kver)
+        })?;
         let t1 = std::time::Instant::now();
         let k = kernel_choice(&root, &kver);
         let drivers = module_closure(&k.modules_dir, &self.wanted(), &self.netdrivers)?;

@@ -5,6 +5,7 @@ pub mod capture;
 pub mod copycds;
 pub mod files;
 pub mod initrd;
+pub mod initrd_tree;
 pub mod install;
 pub mod kernel;
 pub mod otherpkgs;
