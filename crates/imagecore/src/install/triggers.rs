@@ -11,20 +11,34 @@ use super::{InstallError, InstallReport};
 
 const TRIGGER_IN: u32 = 1 << 16;
 
+/// Header tags of package triggers: scripts, progs, names, flags, index, versions.
+pub(crate) const PKG_TRIGGER_TAGS: [u32; 6] = [1065, 1092, 1066, 1068, 1069, 1067];
+/// Header tags of file triggers.
+pub(crate) const FILE_TRIGGER_TAGS: [u32; 6] = [5066, 5067, 5069, 5072, 5070, 5071];
+/// Header tags of transaction file triggers.
+pub(crate) const TRANS_TRIGGER_TAGS: [u32; 6] = [5076, 5077, 5079, 5082, 5080, 5081];
+
 /// One trigger of a package.
 pub struct Trig {
     /// The script.
     pub script: Script,
     /// Package names (package triggers) or path prefixes (file triggers).
     pub conds: Vec<String>,
-    /// Condition flags (RPMSENSE_TRIGGER*).
+    /// Condition flags (RPMSENSE_TRIGGER*), all conditions or-ed.
     pub flags: u32,
+    /// Per condition: (flags, version) — the version range a package must match.
+    pub ranges: Vec<(u32, String)>,
 }
 
 fn convert(v: Vec<rpm::Trigger>, tag: &str) -> Vec<Trig> {
     v.into_iter()
         .map(|t| Trig {
             flags: t.conditions.iter().fold(0, |a, c| a | c.flags.bits()),
+            ranges: t
+                .conditions
+                .iter()
+                .map(|c| (c.flags.bits(), c.version.clone()))
+                .collect(),
             conds: t.conditions.into_iter().map(|c| c.name).collect(),
             script: Script {
                 tag: tag.to_string(),
@@ -75,8 +89,9 @@ pub struct InstalledTrigs {
 }
 
 /// Triggers from raw header tags (scripts, progs, names, flags, index).
-fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 5], tag: &str) -> Vec<Trig> {
-    let [scripts_t, progs_t, names_t, flags_t, index_t] = tags;
+pub(crate) fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 6], tag: &str) -> Vec<Trig> {
+    let [scripts_t, progs_t, names_t, flags_t, index_t, versions_t] = tags;
+    let versions = h.strings(versions_t);
     let scripts = h.strings(scripts_t);
     let progs = h.strings(progs_t);
     let names = h.strings(names_t);
@@ -93,13 +108,17 @@ fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 5], tag: &str) -> Vec<Trig> {
             },
             conds: Vec::new(),
             flags: 0,
+            ranges: Vec::new(),
         })
         .collect();
     for (k, n) in names.into_iter().enumerate() {
         let i = index.get(k).copied().unwrap_or(0) as usize;
         if let Some(t) = v.get_mut(i) {
             t.conds.push(n);
-            t.flags |= flags.get(k).copied().unwrap_or(0);
+            let f = flags.get(k).copied().unwrap_or(0);
+            t.flags |= f;
+            t.ranges
+                .push((f, versions.get(k).cloned().unwrap_or_default()));
         }
     }
     v
@@ -115,9 +134,9 @@ pub fn installed_triggers(blobs: &[Vec<u8>]) -> Vec<InstalledTrigs> {
             Some(InstalledTrigs {
                 nevra: format!("{}-{}-{}.{}", s(1000), s(1001), s(1002), s(1022)),
                 name: s(1000),
-                pkg: raw_trigs(&h, [1065, 1092, 1066, 1068, 1069], "%triggerin"),
-                file: raw_trigs(&h, [5066, 5067, 5069, 5072, 5070], "%filetriggerin"),
-                trans: raw_trigs(&h, [5076, 5077, 5079, 5082, 5080], "%transfiletriggerin"),
+                pkg: raw_trigs(&h, PKG_TRIGGER_TAGS, "%triggerin"),
+                file: raw_trigs(&h, FILE_TRIGGER_TAGS, "%filetriggerin"),
+                trans: raw_trigs(&h, TRANS_TRIGGER_TAGS, "%transfiletriggerin"),
             })
         })
         .filter(|t| !t.pkg.is_empty() || !t.file.is_empty() || !t.trans.is_empty())
