@@ -160,11 +160,7 @@ pub(crate) fn before_preun(db: &Db<'_>, victim: &DbPkg) -> Vec<Run> {
         let hit = db
             .live()
             .filter(|p| p.hnum != victim.hnum)
-            .find_map(|target| {
-                (0..t.conds.len())
-                    .any(|k| fires(t, k, TRIGGER_UN, target))
-                    .then_some(target)
-            });
+            .find(|target| (0..t.conds.len()).any(|k| fires(t, k, TRIGGER_UN, target)));
         if let Some(target) = hit {
             runs.push((
                 victim.nevra.clone(),
