@@ -161,6 +161,7 @@ pub fn install_packages(
             *counts.entry(p.name.clone()).or_default() += 1;
             done.push(i);
             if run {
+                triggers::file_triggers_in(&mut ctx, &pkgs, &done, i, &counts)?;
                 if let Some(sc) = &scripts[i].post {
                     ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
                 }

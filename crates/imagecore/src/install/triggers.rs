@@ -215,17 +215,6 @@ pub fn after_install(
                 ));
             }
         }
-        for t in it.file.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
-            let paths: Vec<&str> = matching(new, &t.conds).collect();
-            if !paths.is_empty() {
-                runs.push((
-                    it.nevra.clone(),
-                    t.script.clone(),
-                    vec![n_owner.clone()],
-                    Some(paths.join("\n") + "\n"),
-                ));
-            }
-        }
     }
     for (nevra, sc, args, stdin) in runs {
         ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
@@ -260,6 +249,48 @@ pub fn after_install(
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// After package `i` was placed, before its %post (rpm 4.18 runs file triggers of the default
+/// priority there): `%filetriggerin` of packages from earlier transactions and of this one on
+/// the new files, then the new package's own on every file installed so far. `$1` counts the
+/// owner's instances in the rpmdb before the new package is added (0 for its own triggers on
+/// a fresh install), as rpm does.
+pub fn file_triggers_in(
+    ctx: &mut Ctx<'_>,
+    pkgs: &[Pkg],
+    done: &[usize],
+    i: usize,
+    counts: &HashMap<String, usize>,
+) -> Result<(), InstallError> {
+    let new = &pkgs[i];
+    let mut runs: Vec<(String, Script, Vec<String>, Option<String>)> = Vec::new();
+    for it in &ctx.installed {
+        let n_owner = counts.get(&it.name).copied().unwrap_or(1).to_string();
+        for t in it.file.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
+            let paths: Vec<&str> = matching(new, &t.conds).collect();
+            if !paths.is_empty() {
+                runs.push((
+                    it.nevra.clone(),
+                    t.script.clone(),
+                    vec![n_owner.clone()],
+                    Some(paths.join("\n") + "\n"),
+                ));
+            }
+        }
+    }
+    for (nevra, sc, args, stdin) in runs {
+        ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
+    }
+    let others = done.iter().filter(|&&j| j != i);
+    for &j in others.chain(std::iter::once(&i)) {
+        let owner = &pkgs[j];
+        let mut n = counts.get(&owner.name).copied().unwrap_or(1);
+        if j == i {
+            n = n.saturating_sub(1);
+        }
         for t in file_triggers(owner) {
             if t.flags & TRIGGER_IN == 0 {
                 continue;
@@ -277,7 +308,7 @@ pub fn after_install(
             ctx.run(
                 &owner.nevra,
                 &t.script,
-                std::slice::from_ref(&n_owner),
+                &[n.to_string()],
                 Some(&stdin),
                 false,
             )?;
