@@ -19,6 +19,7 @@ mod install_cli;
 mod install_conformance;
 mod install_dnf;
 mod install_gpg;
+mod install_gpg_build;
 mod install_hostile;
 mod install_lua;
 mod install_scriptlets;
