@@ -9,6 +9,9 @@ check() { # command package
 check rpm rpm
 check rpmbuild rpm
 check rpm2cpio rpm2cpio
+check rpmsign rpm
+check gpg gnupg
+check gpg-agent gpg-agent
 check createrepo_c createrepo-c
 check dnf dnf
 check testsolv libsolv-tools

@@ -14,6 +14,7 @@ fn opts() -> InstallOptions {
         dbpath: Some("/var/lib/rpm".into()),
         nodeps: true,
         jobs: 2,
+        gpgkeys: None,
     }
 }
 

@@ -85,6 +85,7 @@ fn full_install_matches_dnf_installroot() {
         dbpath: Some("/var/lib/rpm".into()),
         nodeps: false,
         jobs: 2,
+        gpgkeys: None,
     };
     let report = install_packages(&u, &rpms, &opts).unwrap();
     assert_eq!(report.packages.len(), 3);

@@ -12,6 +12,7 @@ fn opts() -> InstallOptions {
         dbpath: Some("/var/lib/rpm".into()),
         nodeps: true,
         jobs: 1,
+        gpgkeys: None,
     }
 }
 

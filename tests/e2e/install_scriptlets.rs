@@ -47,6 +47,7 @@ fn scriptlets_match_rpm_and_leave_no_mounts() {
         dbpath: Some("/var/lib/rpm".into()),
         nodeps: true,
         jobs: 2,
+        gpgkeys: None,
     };
     let report = install_packages(&u, &rpms, &opts).unwrap();
     assert_eq!(mounts(), before, "mounts leaked to the host");
@@ -128,6 +129,7 @@ fn triggers_of_previously_installed_packages_fire() {
         dbpath: Some("/var/lib/rpm".into()),
         nodeps: true,
         jobs: 2,
+        gpgkeys: None,
     };
     install_packages(&u, &base, &opts).unwrap();
     let r = install_packages(&u, &plugin, &opts).unwrap();

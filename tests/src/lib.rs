@@ -4,9 +4,11 @@
 pub mod install;
 pub mod iso;
 pub mod kernelspec;
+pub mod luaroot;
 pub mod minidistro;
 pub mod oracle;
 pub mod rpmbuild;
+pub mod signing;
 pub mod solve;
 pub mod spine;
 pub mod tools;

@@ -26,6 +26,11 @@ pub struct InstallArgs {
     /// Unpack threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
+    /// Check every package's OpenPGP signature against this ASCII-armored public key file
+    /// (repeatable; like `gpgcheck = true` with `gpgkeys`): unsigned or wrongly signed
+    /// packages are refused before anything is unpacked.
+    #[arg(long = "gpgkey", value_name = "FILE")]
+    pub gpgkeys: Vec<PathBuf>,
     /// Erase the named packages instead of installing.
     #[arg(long)]
     pub erase: bool,
@@ -45,6 +50,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
         dbpath: args.dbpath.clone(),
         nodeps: args.nodeps,
         jobs: args.jobs,
+        gpgkeys: (!args.gpgkeys.is_empty()).then(|| args.gpgkeys.clone()),
     };
     if args.erase {
         erase_packages(&args.root, &args.packages, &opts)?;

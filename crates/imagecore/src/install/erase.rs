@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::erase_triggers::{Db, DbPkg, after_files, after_postun, before_preun, run_all};
 use super::rawheader::RawHeader;
 use super::scriptlet::{self, Script};
 use super::transaction::{StagingGuard, is_root};
@@ -53,7 +54,23 @@ pub fn erase_packages(
     let run = opts.scriptlets == ScriptletMode::Run;
     let scratch = format!(".osimage-erase-{}", std::process::id());
     let _guard = StagingGuard(root.join(&scratch));
+    let db_pkgs: Vec<DbPkg> = all.iter().filter_map(DbPkg::parse).collect();
+    let mut gone: HashSet<i64> = HashSet::new();
     for v in &victims {
+        let me = db_pkgs.iter().find(|p| p.hnum == v.hnum);
+        let db = Db {
+            pkgs: &db_pkgs,
+            gone: &gone,
+        };
+        // rpm removes the rpmdb entry last: both lists see the same database
+        let (pre_trigs, files_trigs, post_trigs) = match me {
+            Some(me) => (
+                before_preun(&db, me),
+                after_files(&db, me),
+                after_postun(&db, me),
+            ),
+            None => (Vec::new(), Vec::new(), Vec::new()),
+        };
         let h = RawHeader::parse(&v.blob).ok_or_else(|| InstallError::Rpmdb {
             path: root.join(&dbpath),
             message: format!("unreadable header of installed package {}", v.hnum),
@@ -76,7 +93,8 @@ pub fn erase_packages(
         });
         let arg = remaining.count().to_string();
         let scripts: Vec<&Script> = preun.iter().chain(postun.iter()).collect();
-        if run && !scripts.is_empty() {
+        let has_trigs = !pre_trigs.is_empty() || !files_trigs.is_empty() || !post_trigs.is_empty();
+        if run && (!scripts.is_empty() || has_trigs) {
             if !is_root() {
                 return Err(InstallError::NotRoot(nevra));
             }
@@ -84,6 +102,9 @@ pub fn erase_packages(
                 path: root.join(&scratch),
                 source,
             })?;
+        }
+        if run {
+            run_all(root, &scratch, pre_trigs, true)?;
         }
         if let (true, Some(sc)) = (run, &preun)
             && let Err(m) =
@@ -142,13 +163,29 @@ pub fn erase_packages(
                 source,
             })?;
         }
-        if let (true, Some(sc)) = (run, &postun) {
-            let _ = scriptlet::run(root, &scratch, &nevra, sc, std::slice::from_ref(&arg), None)?;
+        if run {
+            for w in run_all(root, &scratch, files_trigs, false)? {
+                tracing::warn!("{w}");
+            }
         }
-        if !run && !scripts.is_empty() {
-            tracing::warn!("{nevra}: %preun/%postun skipped (scriptlets = \"skip\")");
+        if let (true, Some(sc)) = (run, &postun)
+            && let Err(m) =
+                scriptlet::run(root, &scratch, &nevra, sc, std::slice::from_ref(&arg), None)?
+        {
+            tracing::warn!("%postun({nevra}) scriptlet failed, {m}");
+        }
+        if run {
+            for w in run_all(root, &scratch, post_trigs, false)? {
+                tracing::warn!("{w}");
+            }
+        }
+        if !run && (!scripts.is_empty() || has_trigs) {
+            tracing::warn!(
+                "{nevra}: %preun/%postun and erase triggers skipped (scriptlets = \"skip\")"
+            );
         }
         rpmdb::remove(root, &dbpath, &[v.hnum])?;
+        gone.insert(v.hnum);
     }
     Ok(())
 }

@@ -18,6 +18,9 @@ pub mod caps;
 mod conflict;
 mod deps;
 mod erase;
+mod erase_triggers;
+pub mod gpg;
+mod lua;
 mod package;
 mod place;
 mod rawheader;
@@ -57,6 +60,9 @@ pub struct InstallOptions {
     pub nodeps: bool,
     /// Worker threads for payload unpacking (0 = all cores).
     pub jobs: usize,
+    /// `gpgcheck`: when set, every package must carry a header signature made by a key in
+    /// these ASCII-armored public key files (checked before anything is unpacked).
+    pub gpgkeys: Option<Vec<PathBuf>>,
 }
 
 impl Default for InstallOptions {
@@ -66,6 +72,7 @@ impl Default for InstallOptions {
             dbpath: None,
             nodeps: false,
             jobs: 0,
+            gpgkeys: None,
         }
     }
 }

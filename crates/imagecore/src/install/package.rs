@@ -81,7 +81,21 @@ fn bad(path: &Path, message: impl Into<String>) -> InstallError {
 impl Pkg {
     /// Open `path`, check its header digest and load its file table.
     pub fn load(path: &Path) -> Result<Pkg, InstallError> {
-        let rpm = crate::rpm::payload::open_verified(path)?;
+        Pkg::load_checked(path, None)
+    }
+
+    /// [`Pkg::load`], first checking the package's OpenPGP header signature against `keys`
+    /// when given (`gpgcheck`), before its header digest, so that a tampered package is
+    /// reported with the key whose signature no longer verifies.
+    pub fn load_checked(
+        path: &Path,
+        keys: Option<&super::gpg::Keyring>,
+    ) -> Result<Pkg, InstallError> {
+        let rpm = crate::rpm::payload::RpmFile::open(path)?;
+        if let Some(k) = keys {
+            k.check(&rpm)?;
+        }
+        rpm.verify_header()?;
         let h = &rpm.meta;
         let name = h
             .get_name()

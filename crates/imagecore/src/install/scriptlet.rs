@@ -63,31 +63,29 @@ pub fn run(
     args: &[String],
     stdin: Option<&str>,
 ) -> Result<Result<(), String>, InstallError> {
-    if script.is_lua() {
-        return Err(InstallError::Scriptlet {
-            package: nevra.to_string(),
-            which: script.tag.clone(),
-            message:
-                "is a Lua (<lua>) scriptlet, which osimage cannot run; set scriptlets = \"skip\" \
-                      or run the image's own rpm"
-                    .into(),
-        });
-    }
     let root = root.canonicalize().map_err(|source| InstallError::Io {
         path: root.to_path_buf(),
         source,
     })?;
+    if script.is_lua() {
+        let Some(rpm) = super::lua::image_rpm(&root) else {
+            return Err(super::lua::no_rpm(nevra, &script.tag));
+        };
+        let (argv, files) =
+            super::lua::prepare(&root, scratch_rel, rpm, script, args, stdin, &name())?;
+        let r = finish(&root, &argv, None);
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        return r;
+    }
     let mut argv: Vec<String> = if script.prog.is_empty() {
         vec!["/bin/sh".into()]
     } else {
         script.prog.clone()
     };
     if !script.body.is_empty() {
-        let name = format!(
-            "script-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let name = name();
         let host = root.join(scratch_rel).join(&name);
         std::fs::write(&host, &script.body).map_err(|source| InstallError::Io {
             path: host.clone(),
@@ -96,7 +94,24 @@ pub fn run(
         argv.push(format!("/{scratch_rel}/{name}"));
     }
     argv.extend(args.iter().cloned());
+    finish(&root, &argv, stdin)
+}
 
+/// A unique script file name.
+fn name() -> String {
+    format!(
+        "script-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// Run `argv` chrooted into `root` (canonical) and turn its exit into the scriptlet result.
+fn finish(
+    root: &Path,
+    argv: &[String],
+    stdin: Option<&str>,
+) -> Result<Result<(), String>, InstallError> {
     // Mount points: create missing ones for this run, remove them afterwards.
     let mut made = Vec::new();
     for d in ["proc", "sys", "dev"] {
@@ -109,7 +124,7 @@ pub fn run(
             made.push(p);
         }
     }
-    let result = spawn(&root, &argv, stdin);
+    let result = spawn(root, argv, stdin);
     for p in made {
         let _ = std::fs::remove_dir(&p);
     }

@@ -53,10 +53,15 @@ pub fn install_packages(
     let t0 = std::time::Instant::now();
     let mut report = InstallReport::default();
 
-    // 1. headers (digest-checked) in parallel.
+    // 1. headers (signature- and digest-checked) in parallel.
+    let keys = opts
+        .gpgkeys
+        .as_deref()
+        .map(super::gpg::Keyring::load)
+        .transpose()?;
     let pkgs: Vec<Pkg> = pool.install(|| {
         rpms.par_iter()
-            .map(|p| Pkg::load(p))
+            .map(|p| Pkg::load_checked(p, keys.as_ref()))
             .collect::<Result<Vec<_>, _>>()
     })?;
 
@@ -67,16 +72,15 @@ pub fn install_packages(
         {
             return Err(InstallError::NotRoot(p.nevra.clone()));
         }
-        for (p, s) in pkgs.iter().zip(&scripts) {
-            if let Some(sc) = s.all().find(|sc| sc.is_lua()) {
-                return Err(InstallError::Scriptlet {
-                    package: p.nevra.clone(),
-                    which: sc.tag.clone(),
-                    message: "is a Lua (<lua>) scriptlet, which osimage cannot run; set \
-                              scriptlets = \"skip\" to install without it"
-                        .into(),
-                });
-            }
+        // Lua scriptlets run through the image's rpm: refuse before unpacking when none
+        // can be there
+        if let Some((p, sc)) = pkgs
+            .iter()
+            .zip(&scripts)
+            .find_map(|(p, s)| s.all().find(|sc| sc.is_lua()).map(|sc| (p, sc)))
+            && !super::lua::runnable(root, &pkgs)
+        {
+            return Err(super::lua::no_rpm(&p.nevra, &sc.tag));
         }
     } else {
         for (p, s) in pkgs.iter().zip(&scripts) {
@@ -157,6 +161,7 @@ pub fn install_packages(
             *counts.entry(p.name.clone()).or_default() += 1;
             done.push(i);
             if run {
+                triggers::file_triggers_in(&mut ctx, &pkgs, &done, i, &counts)?;
                 if let Some(sc) = &scripts[i].post {
                     ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
                 }

@@ -11,20 +11,34 @@ use super::{InstallError, InstallReport};
 
 const TRIGGER_IN: u32 = 1 << 16;
 
+/// Header tags of package triggers: scripts, progs, names, flags, index, versions.
+pub(crate) const PKG_TRIGGER_TAGS: [u32; 6] = [1065, 1092, 1066, 1068, 1069, 1067];
+/// Header tags of file triggers.
+pub(crate) const FILE_TRIGGER_TAGS: [u32; 6] = [5066, 5067, 5069, 5072, 5070, 5071];
+/// Header tags of transaction file triggers.
+pub(crate) const TRANS_TRIGGER_TAGS: [u32; 6] = [5076, 5077, 5079, 5082, 5080, 5081];
+
 /// One trigger of a package.
 pub struct Trig {
     /// The script.
     pub script: Script,
     /// Package names (package triggers) or path prefixes (file triggers).
     pub conds: Vec<String>,
-    /// Condition flags (RPMSENSE_TRIGGER*).
+    /// Condition flags (RPMSENSE_TRIGGER*), all conditions or-ed.
     pub flags: u32,
+    /// Per condition: (flags, version) — the version range a package must match.
+    pub ranges: Vec<(u32, String)>,
 }
 
 fn convert(v: Vec<rpm::Trigger>, tag: &str) -> Vec<Trig> {
     v.into_iter()
         .map(|t| Trig {
             flags: t.conditions.iter().fold(0, |a, c| a | c.flags.bits()),
+            ranges: t
+                .conditions
+                .iter()
+                .map(|c| (c.flags.bits(), c.version.clone()))
+                .collect(),
             conds: t.conditions.into_iter().map(|c| c.name).collect(),
             script: Script {
                 tag: tag.to_string(),
@@ -75,8 +89,9 @@ pub struct InstalledTrigs {
 }
 
 /// Triggers from raw header tags (scripts, progs, names, flags, index).
-fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 5], tag: &str) -> Vec<Trig> {
-    let [scripts_t, progs_t, names_t, flags_t, index_t] = tags;
+pub(crate) fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 6], tag: &str) -> Vec<Trig> {
+    let [scripts_t, progs_t, names_t, flags_t, index_t, versions_t] = tags;
+    let versions = h.strings(versions_t);
     let scripts = h.strings(scripts_t);
     let progs = h.strings(progs_t);
     let names = h.strings(names_t);
@@ -93,13 +108,17 @@ fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 5], tag: &str) -> Vec<Trig> {
             },
             conds: Vec::new(),
             flags: 0,
+            ranges: Vec::new(),
         })
         .collect();
     for (k, n) in names.into_iter().enumerate() {
         let i = index.get(k).copied().unwrap_or(0) as usize;
         if let Some(t) = v.get_mut(i) {
             t.conds.push(n);
-            t.flags |= flags.get(k).copied().unwrap_or(0);
+            let f = flags.get(k).copied().unwrap_or(0);
+            t.flags |= f;
+            t.ranges
+                .push((f, versions.get(k).cloned().unwrap_or_default()));
         }
     }
     v
@@ -115,9 +134,9 @@ pub fn installed_triggers(blobs: &[Vec<u8>]) -> Vec<InstalledTrigs> {
             Some(InstalledTrigs {
                 nevra: format!("{}-{}-{}.{}", s(1000), s(1001), s(1002), s(1022)),
                 name: s(1000),
-                pkg: raw_trigs(&h, [1065, 1092, 1066, 1068, 1069], "%triggerin"),
-                file: raw_trigs(&h, [5066, 5067, 5069, 5072, 5070], "%filetriggerin"),
-                trans: raw_trigs(&h, [5076, 5077, 5079, 5082, 5080], "%transfiletriggerin"),
+                pkg: raw_trigs(&h, PKG_TRIGGER_TAGS, "%triggerin"),
+                file: raw_trigs(&h, FILE_TRIGGER_TAGS, "%filetriggerin"),
+                trans: raw_trigs(&h, TRANS_TRIGGER_TAGS, "%transfiletriggerin"),
             })
         })
         .filter(|t| !t.pkg.is_empty() || !t.file.is_empty() || !t.trans.is_empty())
@@ -196,17 +215,6 @@ pub fn after_install(
                 ));
             }
         }
-        for t in it.file.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
-            let paths: Vec<&str> = matching(new, &t.conds).collect();
-            if !paths.is_empty() {
-                runs.push((
-                    it.nevra.clone(),
-                    t.script.clone(),
-                    vec![n_owner.clone()],
-                    Some(paths.join("\n") + "\n"),
-                ));
-            }
-        }
     }
     for (nevra, sc, args, stdin) in runs {
         ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
@@ -241,6 +249,48 @@ pub fn after_install(
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// After package `i` was placed, before its %post (rpm 4.18 runs file triggers of the default
+/// priority there): `%filetriggerin` of packages from earlier transactions and of this one on
+/// the new files, then the new package's own on every file installed so far. `$1` counts the
+/// owner's instances in the rpmdb before the new package is added (0 for its own triggers on
+/// a fresh install), as rpm does.
+pub fn file_triggers_in(
+    ctx: &mut Ctx<'_>,
+    pkgs: &[Pkg],
+    done: &[usize],
+    i: usize,
+    counts: &HashMap<String, usize>,
+) -> Result<(), InstallError> {
+    let new = &pkgs[i];
+    let mut runs: Vec<(String, Script, Vec<String>, Option<String>)> = Vec::new();
+    for it in &ctx.installed {
+        let n_owner = counts.get(&it.name).copied().unwrap_or(1).to_string();
+        for t in it.file.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
+            let paths: Vec<&str> = matching(new, &t.conds).collect();
+            if !paths.is_empty() {
+                runs.push((
+                    it.nevra.clone(),
+                    t.script.clone(),
+                    vec![n_owner.clone()],
+                    Some(paths.join("\n") + "\n"),
+                ));
+            }
+        }
+    }
+    for (nevra, sc, args, stdin) in runs {
+        ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
+    }
+    let others = done.iter().filter(|&&j| j != i);
+    for &j in others.chain(std::iter::once(&i)) {
+        let owner = &pkgs[j];
+        let mut n = counts.get(&owner.name).copied().unwrap_or(1);
+        if j == i {
+            n = n.saturating_sub(1);
+        }
         for t in file_triggers(owner) {
             if t.flags & TRIGGER_IN == 0 {
                 continue;
@@ -258,7 +308,7 @@ pub fn after_install(
             ctx.run(
                 &owner.nevra,
                 &t.script,
-                std::slice::from_ref(&n_owner),
+                &[n.to_string()],
                 Some(&stdin),
                 false,
             )?;

@@ -19,6 +19,7 @@ use crate::spec::{ScriptletPolicy, Spec};
 /// The install step.
 pub struct Install {
     scriptlets: ScriptletPolicy,
+    gpgkeys: Option<Vec<PathBuf>>,
 }
 
 impl Install {
@@ -30,6 +31,7 @@ impl Install {
                 .as_ref()
                 .map(|p| p.scriptlets)
                 .unwrap_or_default(),
+            gpgkeys: crate::install::gpg::spec_keys(spec),
         }
     }
 }
@@ -139,6 +141,7 @@ pub fn options(policy: ScriptletPolicy, jobs: usize) -> InstallOptions {
         dbpath: None,
         nodeps: false,
         jobs,
+        gpgkeys: None,
     }
 }
 
@@ -154,6 +157,7 @@ impl Step for Install {
     fn inputs(&self) -> Result<Inputs, Error> {
         let mut i = Inputs::default();
         i.option("scriptlets", format!("{:?}", self.scriptlets));
+        crate::install::gpg::key_inputs(&mut i, self.gpgkeys.as_deref());
         Ok(i)
     }
 
@@ -165,7 +169,8 @@ impl Step for Install {
         }
         let work = super::util::work_dir(ctx.scratch, 1 << 30)?;
         let root = work.path().join("rootimg");
-        let opts = options(self.scriptlets, ctx.jobs);
+        let mut opts = options(self.scriptlets, ctx.jobs);
+        opts.gpgkeys = self.gpgkeys.clone();
         let n = install_lock(ctx.node, &root, &lock, 0..lock.passes.len(), &repos, &opts)?;
         let m = crate::tree::scan(ctx.store, &root, None)?;
         let mut out = super::util::tree_output(ctx.store, &m)?;

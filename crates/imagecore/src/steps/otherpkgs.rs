@@ -21,6 +21,7 @@ pub struct Otherpkgs {
     arch: String,
     weak_deps: bool,
     scriptlets: ScriptletPolicy,
+    gpgkeys: Option<Vec<std::path::PathBuf>>,
 }
 
 impl Otherpkgs {
@@ -32,6 +33,7 @@ impl Otherpkgs {
             arch: spec.osimage.arch.clone(),
             weak_deps: p.is_some_and(|p| p.weak_deps),
             scriptlets: p.map(|p| p.scriptlets).unwrap_or_default(),
+            gpgkeys: crate::install::gpg::spec_keys(spec),
         }
     }
 }
@@ -50,6 +52,7 @@ impl Step for Otherpkgs {
         i.option("arch", &self.arch)
             .option("weak_deps", self.weak_deps)
             .option("scriptlets", format!("{:?}", self.scriptlets));
+        crate::install::gpg::key_inputs(&mut i, self.gpgkeys.as_deref());
         for f in &self.list.files_read {
             i.file(format!("otherpkglist {}", f.display()), f);
         }
@@ -105,7 +108,8 @@ impl Step for Otherpkgs {
         let root = work.path().join("rootimg");
         std::fs::create_dir(&root).map_err(|e| Error::io(&root, e))?;
         let stat = crate::tree::materialize(ctx.store, &m, &root)?;
-        let opts = super::install::options(self.scriptlets, ctx.jobs);
+        let mut opts = super::install::options(self.scriptlets, ctx.jobs);
+        opts.gpgkeys = self.gpgkeys.clone();
         let mut n = 0;
         for (i, pre) in pre_removes.iter().enumerate().skip(1) {
             if !pre.is_empty() {
