@@ -1,6 +1,7 @@
 //! Phase 1 (parallel): stream each package's payload through its decompressor and newc reader
 //! into a per-package staging directory, checking the payload digest. Only regular-file data is
 //! staged (as `<staging>/<file index>`); everything else comes from the header at assembly.
+//! The same read computes the sha256 of the whole `.rpm` when asked (the lock's checksum).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -19,6 +20,11 @@ pub struct Staged {
     pub rdev: Vec<(u32, u32)>,
     /// Per file index: seen in the payload.
     pub in_payload: Vec<bool>,
+    /// Per file index: blob id of the staged content, once it is in the store (empty when
+    /// the install has no store).
+    pub blobs: Vec<Option<crate::hash::Hash>>,
+    /// sha256 (hex) of the whole `.rpm` file, when computed.
+    pub file_sha256: Option<String>,
 }
 
 impl Staged {
@@ -35,22 +41,37 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> InstallError + '_ {
     }
 }
 
-/// Unpack `pkg`'s payload into `dir` (created), verifying the payload digest at the end.
-pub fn stage(pkg: &Pkg, dir: &Path) -> Result<Staged, InstallError> {
+impl Staged {
+    /// Nothing staged yet for `pkg`, in `dir`.
+    pub fn empty(pkg: &Pkg, dir: &Path) -> Staged {
+        let n = pkg.files.len();
+        Staged {
+            dir: dir.to_path_buf(),
+            has_data: vec![false; n],
+            rdev: vec![(0, 0); n],
+            in_payload: vec![false; n],
+            blobs: Vec::new(),
+            file_sha256: None,
+        }
+    }
+}
+
+/// Unpack `pkg`'s payload into `dir` (created), verifying the payload digest at the end; with
+/// `file_digest`, also the sha256 of the whole file (same read) into [`Staged::file_sha256`].
+pub fn stage(pkg: &Pkg, dir: &Path, file_digest: bool) -> Result<Staged, InstallError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let n = pkg.files.len();
-    let mut staged = Staged {
-        dir: dir.to_path_buf(),
-        has_data: vec![false; n],
-        rdev: vec![(0, 0); n],
-        in_payload: vec![false; n],
-    };
+    let mut staged = Staged::empty(pkg, dir);
     let rpm_path = &pkg.rpm.path;
     let bad = |message: String| InstallError::Package {
         path: rpm_path.clone(),
         message,
     };
-    let payload = pkg.rpm.payload_reader()?;
+    let payload = if file_digest {
+        pkg.rpm.payload_reader_with_file_digest()?
+    } else {
+        pkg.rpm.payload_reader()?
+    };
     let mut payload = std::io::BufReader::with_capacity(256 * 1024, payload);
     let mut buf = vec![0u8; 256 * 1024];
     let stripped = {
@@ -100,7 +121,7 @@ pub fn stage(pkg: &Pkg, dir: &Path) -> Result<Staged, InstallError> {
                 .map_err(|e| bad(format!("payload archive after {}: {e}", fi.path)))?;
         }
     }
-    payload.into_inner().finish()?;
+    staged.file_sha256 = payload.into_inner().finish_file_digest()?;
     Ok(staged)
 }
 
