@@ -42,6 +42,30 @@ struct Record {
     in_payload: Vec<bool>,
 }
 
+/// Store a staged file whose blake3 staging may already know (then it is not hashed again, and
+/// not even read when the store has it).
+fn put_staged(store: &Store, path: &Path, known: Option<Hash>) -> Result<Hash, InstallError> {
+    if let Some(h) = known {
+        if store.has(&h) {
+            return Ok(h);
+        }
+        if !store.compression() {
+            let data = std::fs::read(path).map_err(|source| InstallError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if (data.len() as u64) <= STORE_IN_MEMORY {
+                store.append(&h, data.len() as u64, 0, &data)?;
+                return Ok(h);
+            }
+        }
+    }
+    Ok(store.put_file(path)?.0)
+}
+
+/// Largest blob the store appends from memory (its own limit for `put_bytes`).
+const STORE_IN_MEMORY: u64 = 16 << 20;
+
 /// sha256 (hex) of a whole file.
 pub fn sha256_file(path: &Path) -> Result<String, InstallError> {
     let io = |source| InstallError::Io {
@@ -117,13 +141,16 @@ pub fn restore(
 }
 
 /// Put the staged content of `st` into the store (blob ids into [`Staged::blobs`]) and write
-/// its cache entry (when the file's sha256 is known).
+/// its cache entry (when the file's sha256 is known). Called once the payload is verified.
 pub fn save(store: &Store, pkg: &Pkg, st: &mut Staged) -> Result<(), InstallError> {
     let n = pkg.files.len();
-    let todo: Vec<usize> = (0..n).filter(|&i| st.has_data[i]).collect();
+    let todo: Vec<(usize, Option<Hash>)> = (0..n)
+        .filter(|&i| st.has_data[i])
+        .map(|i| (i, st.blobs.get(i).copied().flatten()))
+        .collect();
     let blobs = todo
         .par_iter()
-        .map(|&i| store.put_file(&st.data_path(i)).map(|(h, _)| (i, h)))
+        .map(|&(i, known)| put_staged(store, &st.data_path(i), known).map(|h| (i, h)))
         .collect::<Result<Vec<_>, _>>()?;
     st.blobs = vec![None; n];
     for (i, h) in &blobs {

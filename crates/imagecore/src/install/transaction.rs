@@ -113,7 +113,14 @@ fn stage_one(
             return Ok((st, true));
         }
     }
-    let mut st = stage::stage(p, dir, expected.is_some() || store.is_some())?;
+    let t = std::time::Instant::now();
+    let mut st = stage::stage(
+        p,
+        dir,
+        expected.is_some() || store.is_some(),
+        store.is_some(),
+    )?;
+    let staged_in = t.elapsed();
     if let (Some(want), Some(got)) = (&expected, &st.file_sha256)
         && want != got
     {
@@ -122,6 +129,11 @@ fn stage_one(
     if let Some(store) = store {
         stagecache::save(store, p, &mut st)?;
     }
+    tracing::info!(
+        "install: {} unpacked in {staged_in:?}, stored in {:?}",
+        p.nevra,
+        t.elapsed() - staged_in
+    );
     Ok((st, false))
 }
 
@@ -153,6 +165,11 @@ pub fn install_with_store(
             .map(|p| Pkg::load(&p.path))
             .collect::<Result<Vec<_>, _>>()
     })?;
+    tracing::info!(
+        "install: headers of {} packages read in {:?}",
+        pkgs.len(),
+        t0.elapsed()
+    );
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
     if opts.scriptlets == ScriptletMode::Run {

@@ -152,6 +152,7 @@ impl Step for Install {
         for p in &parents[1..] {
             repos.extend(super::repo::indexes(ctx, p)?);
         }
+        let t0 = std::time::Instant::now();
         let work = super::util::work_dir(ctx.scratch, 1 << 30)?;
         let root = work.path().join("rootimg");
         let opts = options(self.scriptlets, ctx.jobs);
@@ -180,6 +181,13 @@ impl Step for Install {
         );
         let mut out = super::util::tree_output(ctx.store, &m)?;
         out.meta.insert("packages".into(), n.to_string());
+        let t1 = std::time::Instant::now();
+        drop(work);
+        tracing::info!(
+            "install: node ran {:?} (work tree removed in {:?})",
+            t0.elapsed(),
+            t1.elapsed()
+        );
         Ok(out)
     }
 }
