@@ -25,7 +25,7 @@ pub mod rpmdb;
 pub mod safepath;
 pub mod scriptlet;
 mod stage;
-pub mod stagecache;
+mod stagecache;
 mod transaction;
 mod triggers;
 pub mod users;
@@ -33,6 +33,7 @@ pub mod users;
 use std::path::PathBuf;
 
 pub use erase::erase_packages;
+pub use stagecache::STAGE_VERSION;
 pub(crate) use transaction::cpu_secs;
 pub use transaction::{install_packages, install_with_store};
 
