@@ -16,6 +16,7 @@ mod copycds_e2e;
 mod copycds_robust;
 mod demo;
 mod examples;
+mod install_cache;
 mod install_cli;
 mod install_conformance;
 mod install_dnf;

@@ -206,6 +206,7 @@ pub fn unpack_rpms(root: &Path, rpms: &[PathBuf]) -> Result<(), BootError> {
         dbpath: Some(SCRATCH_DB.into()),
         nodeps: true,
         jobs: 0,
+        gpgkeys: None,
     };
     crate::install::install_packages(root, rpms, &opts).map_err(|e| BootError::Install {
         rpms: rpms

@@ -28,6 +28,7 @@ pub mod rpmdb;
 pub mod safepath;
 pub mod scriptlet;
 mod stage;
+mod stagecache;
 mod transaction;
 mod triggers;
 pub mod users;
@@ -35,7 +36,9 @@ pub mod users;
 use std::path::PathBuf;
 
 pub use erase::erase_packages;
-pub use transaction::install_packages;
+pub use stagecache::STAGE_VERSION;
+pub(crate) use transaction::cpu_secs;
+pub use transaction::{install_packages, install_with_store};
 
 /// Whether scriptlets run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +76,45 @@ impl Default for InstallOptions {
             nodeps: false,
             jobs: 0,
             gpgkeys: None,
+        }
+    }
+}
+
+/// One package of a transaction: the `.rpm` file and, when known (e.g. from a lock), the
+/// sha256 the whole file must have. That digest is checked in the same read that unpacks the
+/// payload (or before a cached unpack is reused).
+#[derive(Debug, Clone)]
+pub struct RpmInput {
+    /// The `.rpm` file.
+    pub path: PathBuf,
+    /// Expected sha256 of the file (hex), if any.
+    pub sha256: Option<String>,
+}
+
+/// The store side of an install ([`install_with_store`]): unpacked packages are cached in the
+/// store by package sha256, every placed file's content is a blob of the store, and `placed`
+/// collects the stat entries of the placed regular files so that a [`crate::tree::scan`] of the
+/// finished tree re-reads only what scriptlets changed.
+pub struct InstallStore<'a> {
+    /// The store.
+    pub store: &'a crate::store::Store,
+    /// Stat entries of placed files (accumulated over transactions; may be pre-filled with the
+    /// stat cache of a materialised tree).
+    pub placed: crate::tree::StatCache,
+    /// Packages restored from the stage cache.
+    pub cache_hits: usize,
+    /// Packages unpacked from their payload.
+    pub cache_misses: usize,
+}
+
+impl<'a> InstallStore<'a> {
+    /// A store side with an empty stat cache.
+    pub fn new(store: &'a crate::store::Store) -> InstallStore<'a> {
+        InstallStore {
+            store,
+            placed: crate::tree::StatCache::default(),
+            cache_hits: 0,
+            cache_misses: 0,
         }
     }
 }
@@ -142,6 +184,9 @@ pub enum InstallError {
     /// Erase: package not installed.
     #[error("package {0} is not installed in the image")]
     NotInstalled(String),
+    /// The store (stage cache, blobs) failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Something not built yet.
     #[error("not implemented: {0}")]
     NotImplemented(String),

@@ -22,6 +22,7 @@ pub struct Placer<'a> {
     ids: &'a IdMaps,
     warnings: &'a mut Vec<String>,
     dirs: HashMap<String, PathBuf>,
+    placed: Vec<(PathBuf, crate::hash::Hash)>,
 }
 
 fn split(rel: &str) -> (&str, &str) {
@@ -48,7 +49,14 @@ impl<'a> Placer<'a> {
             ids,
             warnings,
             dirs: HashMap::new(),
+            placed: Vec::new(),
         }
+    }
+
+    /// The regular files placed (real paths inside the root) with their content blobs, when
+    /// staging knew them (installs with a store).
+    pub fn into_placed(self) -> Vec<(PathBuf, crate::hash::Hash)> {
+        self.placed
     }
 
     fn io(&self, rel: &str) -> impl Fn(io::Error) -> InstallError + '_ {
@@ -170,6 +178,15 @@ impl<'a> Placer<'a> {
                             .map_err(self.io(&f.rel))?;
                         let _ = std::fs::remove_file(&dest);
                         std::fs::hard_link(&first_dest, &dest).map_err(self.io(&f.rel))?;
+                        if let Some(b) = self
+                            .placed
+                            .iter()
+                            .rev()
+                            .find(|(p, _)| *p == first_dest)
+                            .map(|(_, b)| *b)
+                        {
+                            self.placed.push((dest.clone(), b));
+                        }
                         continue;
                     }
                     if inode_count.get(&f.inode).copied().unwrap_or(0) > 1 {
@@ -195,16 +212,21 @@ impl<'a> Placer<'a> {
                                 .push(format!("{} saved as {}.rpmorig", f.path, f.path));
                         }
                     }
-                    match data_idx {
+                    let blob = match data_idx {
                         Some(d) => {
-                            std::fs::rename(st.data_path(d), &target).map_err(self.io(&f.rel))?
+                            std::fs::rename(st.data_path(d), &target).map_err(self.io(&f.rel))?;
+                            st.blobs.get(d).copied().flatten()
                         }
                         None => {
                             let _ = std::fs::remove_file(&target);
                             std::fs::File::create(&target).map_err(self.io(&f.rel))?;
+                            (!st.blobs.is_empty()).then(|| crate::hash::Hash::of(b""))
                         }
-                    }
+                    };
                     self.meta(f, &target, uid, gid)?;
+                    if let Some(b) = blob {
+                        self.placed.push((target.clone(), b));
+                    }
                 }
                 S_IFLNK => {
                     if let Ok(md) = std::fs::symlink_metadata(&dest) {

@@ -1,6 +1,7 @@
 //! Phase 1 (parallel): stream each package's payload through its decompressor and newc reader
 //! into a per-package staging directory, checking the payload digest. Only regular-file data is
 //! staged (as `<staging>/<file index>`); everything else comes from the header at assembly.
+//! The same read computes the sha256 of the whole `.rpm` when asked (the lock's checksum).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::InstallError;
 use super::package::{Pkg, S_IFREG};
+use crate::hash::Hash;
 
 /// What staging produced for one package.
 pub struct Staged {
@@ -19,6 +21,11 @@ pub struct Staged {
     pub rdev: Vec<(u32, u32)>,
     /// Per file index: seen in the payload.
     pub in_payload: Vec<bool>,
+    /// Per file index: blob id of the staged content, once it is in the store (empty when
+    /// the install has no store).
+    pub blobs: Vec<Option<crate::hash::Hash>>,
+    /// sha256 (hex) of the whole `.rpm` file, when computed.
+    pub file_sha256: Option<String>,
 }
 
 impl Staged {
@@ -35,22 +42,39 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> InstallError + '_ {
     }
 }
 
-/// Unpack `pkg`'s payload into `dir` (created), verifying the payload digest at the end.
-pub fn stage(pkg: &Pkg, dir: &Path) -> Result<Staged, InstallError> {
+impl Staged {
+    /// Nothing staged yet for `pkg`, in `dir`.
+    pub fn empty(pkg: &Pkg, dir: &Path) -> Staged {
+        let n = pkg.files.len();
+        Staged {
+            dir: dir.to_path_buf(),
+            has_data: vec![false; n],
+            rdev: vec![(0, 0); n],
+            in_payload: vec![false; n],
+            blobs: Vec::new(),
+            file_sha256: None,
+        }
+    }
+}
+
+/// Unpack `pkg`'s payload into `dir` (created), verifying the payload digest at the end; with
+/// `file_digest`, also the sha256 of the whole file (same read) into [`Staged::file_sha256`];
+/// with `hash`, the blake3 of each staged file into [`Staged::blobs`] (not stored: the caller
+/// stores them once the payload is verified).
+pub fn stage(pkg: &Pkg, dir: &Path, file_digest: bool, hash: bool) -> Result<Staged, InstallError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let n = pkg.files.len();
-    let mut staged = Staged {
-        dir: dir.to_path_buf(),
-        has_data: vec![false; n],
-        rdev: vec![(0, 0); n],
-        in_payload: vec![false; n],
-    };
+    let mut staged = Staged::empty(pkg, dir);
     let rpm_path = &pkg.rpm.path;
     let bad = |message: String| InstallError::Package {
         path: rpm_path.clone(),
         message,
     };
-    let payload = pkg.rpm.payload_reader()?;
+    let payload = if file_digest {
+        pkg.rpm.payload_reader_with_file_digest()?
+    } else {
+        pkg.rpm.payload_reader()?
+    };
     let mut payload = std::io::BufReader::with_capacity(256 * 1024, payload);
     let mut buf = vec![0u8; 256 * 1024];
     let stripped = {
@@ -63,45 +87,116 @@ pub fn stage(pkg: &Pkg, dir: &Path) -> Result<Staged, InstallError> {
     if n > 0 && stripped {
         stage_stripped(pkg, &mut payload, &mut staged, &mut buf)?;
     } else if n > 0 {
-        loop {
-            let mut entry = cpio::NewcReader::new(&mut payload)
-                .map_err(|e| bad(format!("payload archive: {e}")))?;
-            if entry.entry().is_trailer() {
-                break;
-            }
-            let name = entry.entry().name().to_string();
-            let norm = format!("/{}", name.trim_start_matches("./").trim_start_matches('/'));
-            let Some(&i) = pkg.index.get(&norm) else {
-                return Err(bad(format!(
-                    "payload entry '{name}' is not in the header's file list (corrupted or hostile package)"
-                )));
-            };
-            let fi = &pkg.files[i];
-            staged.in_payload[i] = true;
-            let e = entry.entry();
-            staged.rdev[i] = (e.rdev_major(), e.rdev_minor());
-            let size = e.file_size();
-            if fi.ftype() == S_IFREG && size > 0 {
-                let dest = staged.data_path(i);
-                let mut out = File::create(&dest).map_err(io_err(&dest))?;
-                loop {
-                    let k = entry
-                        .read(&mut buf)
-                        .map_err(|e| bad(format!("payload data of {}: {e}", fi.path)))?;
-                    if k == 0 {
-                        break;
-                    }
-                    out.write_all(&buf[..k]).map_err(io_err(&dest))?;
-                }
-                staged.has_data[i] = true;
-            }
-            entry
-                .finish()
-                .map_err(|e| bad(format!("payload archive after {}: {e}", fi.path)))?;
-        }
+        stage_newc(pkg, &mut payload, &mut staged, &mut buf, hash)?;
     }
-    payload.into_inner().finish()?;
+    staged.file_sha256 = payload.into_inner().finish_file_digest()?;
     Ok(staged)
+}
+
+/// A staged file on its way to the writer thread.
+struct Job {
+    idx: usize,
+    dest: PathBuf,
+    data: Vec<u8>,
+}
+
+/// Files up to this size are read whole by the decoding thread and written (and hashed) by a
+/// second thread, so that decompression, file creation and hashing overlap; larger ones are
+/// streamed by the decoding thread itself.
+const PIPELINED_MAX: u64 = 4 << 20;
+
+/// The regular newc payload: the calling thread decompresses and parses; a scoped writer
+/// thread creates the staged files (and hashes them).
+fn stage_newc(
+    pkg: &Pkg,
+    payload: &mut impl Read,
+    staged: &mut Staged,
+    buf: &mut [u8],
+    hash: bool,
+) -> Result<(), InstallError> {
+    let rpm_path = &pkg.rpm.path;
+    let bad = |message: String| InstallError::Package {
+        path: rpm_path.clone(),
+        message,
+    };
+    if hash {
+        staged.blobs = vec![None; pkg.files.len()];
+    }
+    std::thread::scope(|sc| -> Result<(), InstallError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(16);
+        let writer = sc.spawn(move || -> Result<Vec<(usize, Hash)>, InstallError> {
+            let mut hashes = Vec::new();
+            for job in rx {
+                std::fs::write(&job.dest, &job.data).map_err(io_err(&job.dest))?;
+                if hash {
+                    hashes.push((job.idx, Hash::of(&job.data)));
+                }
+            }
+            Ok(hashes)
+        });
+        let decoded = (|| -> Result<(), InstallError> {
+            loop {
+                let mut entry = cpio::NewcReader::new(&mut *payload)
+                    .map_err(|e| bad(format!("payload archive: {e}")))?;
+                if entry.entry().is_trailer() {
+                    return Ok(());
+                }
+                let name = entry.entry().name().to_string();
+                let norm = format!("/{}", name.trim_start_matches("./").trim_start_matches('/'));
+                let Some(&i) = pkg.index.get(&norm) else {
+                    return Err(bad(format!(
+                        "payload entry '{name}' is not in the header's file list (corrupted or hostile package)"
+                    )));
+                };
+                let fi = &pkg.files[i];
+                staged.in_payload[i] = true;
+                let e = entry.entry();
+                staged.rdev[i] = (e.rdev_major(), e.rdev_minor());
+                let size = e.file_size();
+                if fi.ftype() == S_IFREG && size > 0 {
+                    let dest = staged.data_path(i);
+                    let read_err =
+                        |e: std::io::Error| bad(format!("payload data of {}: {e}", fi.path));
+                    if u64::from(size) <= PIPELINED_MAX {
+                        let mut data = vec![0u8; size as usize];
+                        entry.read_exact(&mut data).map_err(read_err)?;
+                        if tx.send(Job { idx: i, dest, data }).is_err() {
+                            return Ok(()); // the writer failed: its error is reported below
+                        }
+                    } else {
+                        let mut out = File::create(&dest).map_err(io_err(&dest))?;
+                        let mut h = blake3::Hasher::new();
+                        loop {
+                            let k = entry.read(buf).map_err(read_err)?;
+                            if k == 0 {
+                                break;
+                            }
+                            if hash {
+                                h.update(&buf[..k]);
+                            }
+                            out.write_all(&buf[..k]).map_err(io_err(&dest))?;
+                        }
+                        if hash {
+                            staged.blobs[i] = Some(Hash::from(h.finalize()));
+                        }
+                    }
+                    staged.has_data[i] = true;
+                }
+                entry
+                    .finish()
+                    .map_err(|e| bad(format!("payload archive after {}: {e}", fi.path)))?;
+            }
+        })();
+        drop(tx);
+        let written = writer
+            .join()
+            .map_err(|_| bad("payload writer thread panicked".into()))?;
+        decoded?;
+        for (i, h) in written? {
+            staged.blobs[i] = Some(h);
+        }
+        Ok(())
+    })
 }
 
 /// rpm's "stripped" payload (`07070X` + 8 hex digits file index, data padded to 4 bytes, sizes

@@ -10,7 +10,11 @@ use super::place::Placer;
 use super::scriptlet::Script;
 use super::stage::{self, Staged};
 use super::users::IdMaps;
-use super::{InstallError, InstallOptions, InstallReport, ScriptletMode, rpmdb, triggers};
+use super::{
+    InstallError, InstallOptions, InstallReport, InstallStore, RpmInput, ScriptletMode, rpmdb,
+    stagecache, triggers,
+};
+use crate::store::Store;
 
 /// Removes the staging directory on every exit path.
 pub(crate) struct StagingGuard(pub PathBuf);
@@ -35,6 +39,19 @@ pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// CPU seconds (user + system, all threads) used by this process so far, for phase timings in
+/// the logs (0 when /proc is not readable).
+pub(crate) fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Install `rpms` (in transaction order) into the directory `root`.
 ///
 /// Every package is verified (header and payload digests) and unpacked to staging before
@@ -45,12 +62,101 @@ pub fn install_packages(
     rpms: &[PathBuf],
     opts: &InstallOptions,
 ) -> Result<InstallReport, InstallError> {
+    let inputs: Vec<RpmInput> = rpms
+        .iter()
+        .map(|p| RpmInput {
+            path: p.clone(),
+            sha256: None,
+        })
+        .collect();
+    install_with_store(root, &inputs, opts, None)
+}
+
+fn sha_mismatch(path: &Path, got: &str, want: &str) -> InstallError {
+    InstallError::Package {
+        path: path.to_path_buf(),
+        message: format!(
+            "sha256 {got} does not match the expected {want} (from the lock) — the file changed under the same repository metadata; re-run createrepo and `osimage lock`"
+        ),
+    }
+}
+
+/// Stage one package: from the store's stage cache when it has this exact file, else from its
+/// payload (verified; then cached). Returns whether the cache served it.
+fn stage_one(
+    p: &Pkg,
+    input: &RpmInput,
+    dir: &Path,
+    store: Option<&Store>,
+) -> Result<(Staged, bool), InstallError> {
+    let expected = input
+        .sha256
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_lowercase);
+    if let Some(store) = store {
+        // the cache key is always a digest of the file as it is now
+        let key = match &expected {
+            Some(e) => e.clone(),
+            None => stagecache::sha256_file(&input.path)?,
+        };
+        let verify = || -> Result<(), InstallError> {
+            if expected.is_some() {
+                let got = stagecache::sha256_file(&input.path)?;
+                if got != key {
+                    return Err(sha_mismatch(&input.path, &got, &key));
+                }
+            }
+            Ok(())
+        };
+        if let Some(st) = stagecache::restore(store, &key, p, dir, verify)? {
+            return Ok((st, true));
+        }
+    }
+    let t = std::time::Instant::now();
+    let mut st = stage::stage(
+        p,
+        dir,
+        expected.is_some() || store.is_some(),
+        store.is_some(),
+    )?;
+    let staged_in = t.elapsed();
+    if let (Some(want), Some(got)) = (&expected, &st.file_sha256)
+        && want != got
+    {
+        return Err(sha_mismatch(&input.path, got, want));
+    }
+    if let Some(store) = store {
+        stagecache::save(store, p, &mut st)?;
+    }
+    tracing::info!(
+        "install: {} unpacked in {staged_in:?}, stored in {:?}",
+        p.nevra,
+        t.elapsed() - staged_in
+    );
+    Ok((st, false))
+}
+
+/// [`install_packages`] with expected file digests and, optionally, a store: unpacked packages
+/// are then cached in (and reused from) the store, placed files' contents are store blobs, and
+/// `link.placed` receives the stat entries of the placed files (see [`InstallStore`]).
+pub fn install_with_store(
+    root: &Path,
+    rpms: &[RpmInput],
+    opts: &InstallOptions,
+    mut link: Option<&mut InstallStore<'_>>,
+) -> Result<InstallReport, InstallError> {
     std::fs::create_dir_all(root).map_err(|source| InstallError::Io {
         path: root.to_path_buf(),
         source,
     })?;
     let pool = pool(opts.jobs)?;
     let t0 = std::time::Instant::now();
+    let c0 = cpu_secs();
+    let store: Option<&Store> = link.as_ref().map(|l| l.store);
+    if let Some(store) = store {
+        store.put_bytes(b"")?; // the content of every empty file
+    }
     let mut report = InstallReport::default();
 
     // 1. headers (signature- and digest-checked) in parallel.
@@ -61,9 +167,14 @@ pub fn install_packages(
         .transpose()?;
     let pkgs: Vec<Pkg> = pool.install(|| {
         rpms.par_iter()
-            .map(|p| Pkg::load_checked(p, keys.as_ref()))
+            .map(|p| Pkg::load_checked(&p.path, keys.as_ref()))
             .collect::<Result<Vec<_>, _>>()
     })?;
+    tracing::info!(
+        "install: headers of {} packages read in {:?}",
+        pkgs.len(),
+        t0.elapsed()
+    );
 
     let scripts: Vec<PkgScripts> = pkgs.iter().map(PkgScripts::from_pkg).collect();
     if opts.scriptlets == ScriptletMode::Run {
@@ -97,12 +208,19 @@ pub fn install_packages(
     let staging_name = format!(".osimage-staging-{}", std::process::id());
     let staging = root.join(&staging_name);
     let _guard = StagingGuard(staging.clone());
-    let staged: Vec<Staged> = pool.install(|| {
+    let staged: Vec<(Staged, bool)> = pool.install(|| {
         pkgs.par_iter()
+            .zip(rpms)
             .enumerate()
-            .map(|(i, p)| stage::stage(p, &staging.join(i.to_string())))
+            .map(|(i, (p, input))| stage_one(p, input, &staging.join(i.to_string()), store))
             .collect::<Result<Vec<_>, _>>()
     })?;
+    let hits = staged.iter().filter(|(_, hit)| *hit).count();
+    if let Some(l) = link.as_deref_mut() {
+        l.cache_hits += hits;
+        l.cache_misses += staged.len() - hits;
+    }
+    let staged: Vec<Staged> = staged.into_iter().map(|(s, _)| s).collect();
 
     // Checks against the transaction and the image (after verification, so a corrupted
     // package is reported as such first).
@@ -124,11 +242,13 @@ pub fn install_packages(
     }
     let skips = super::conflict::check(&pkgs, &installed)?;
     tracing::info!(
-        "install: verified and staged {} packages in {:?}",
+        "install: verified and staged {} packages ({hits} from the stage cache) in {:?} ({:.2} CPU-s)",
         pkgs.len(),
-        t0.elapsed()
+        t0.elapsed(),
+        cpu_secs() - c0
     );
     let t1 = std::time::Instant::now();
+    let c1 = cpu_secs();
     // 3. assemble in transaction order.
     let run = opts.scriptlets == ScriptletMode::Run;
     let mut counts = rpmdb::installed_counts(root, &dbpath)?;
@@ -158,6 +278,9 @@ pub fn install_packages(
             }
             let mut placer = Placer::new(root, &ids, &mut ctx.report.warnings);
             placer.place(p, st, &skips[i])?;
+            if let Some(l) = link.as_deref_mut() {
+                record_placed(root, placer.into_placed(), &mut l.placed);
+            }
             *counts.entry(p.name.clone()).or_default() += 1;
             done.push(i);
             if run {
@@ -181,7 +304,11 @@ pub fn install_packages(
         }
         Ok(())
     })();
-    tracing::info!("install: assembled (with scriptlets) in {:?}", t1.elapsed());
+    tracing::info!(
+        "install: assembled (with scriptlets) in {:?} ({:.2} CPU-s)",
+        t1.elapsed(),
+        cpu_secs() - c1
+    );
     let t2 = std::time::Instant::now();
     // 4. rpmdb.
     let placed: Vec<&Pkg> = done.iter().map(|&i| &pkgs[i]).collect();
@@ -189,6 +316,26 @@ pub fn install_packages(
     assembled?;
     tracing::info!("install: rpmdb written in {:?}", t2.elapsed());
     Ok(report)
+}
+
+/// Stat entries of the files just placed (content blob known from staging), keyed by their
+/// root-relative path as a walk of the root sees it.
+fn record_placed(
+    root: &Path,
+    placed: Vec<(PathBuf, crate::hash::Hash)>,
+    into: &mut crate::tree::StatCache,
+) {
+    for (path, blob) in placed {
+        let (Ok(rel), Ok(md)) = (path.strip_prefix(root), std::fs::symlink_metadata(&path)) else {
+            continue;
+        };
+        if let Some(rel) = rel.to_str()
+            && md.is_file()
+        {
+            into.files
+                .insert(rel.to_string(), crate::tree::StatEntry::new(&md, blob));
+        }
+    }
 }
 
 /// The install-side scriptlets of one package.

@@ -186,14 +186,35 @@ impl RpmFile {
 
     /// A streaming reader over the decompressed payload (a newc cpio archive).
     pub fn payload_reader(&self) -> Result<PayloadReader, PayloadError> {
+        self.payload_reader_opts(false)
+    }
+
+    /// [`RpmFile::payload_reader`] that also computes the sha256 of the whole file (lead,
+    /// headers and payload) in the same read, for [`PayloadReader::finish_file_digest`]: the
+    /// repository/lock checksum is checked without reading the file a second time.
+    pub fn payload_reader_with_file_digest(&self) -> Result<PayloadReader, PayloadError> {
+        self.payload_reader_opts(true)
+    }
+
+    fn payload_reader_opts(&self, file_digest: bool) -> Result<PayloadReader, PayloadError> {
         self.check_format()?;
         let io_err = |source| PayloadError::Io {
             path: self.path.clone(),
             source,
         };
         let mut f = File::open(&self.path).map_err(io_err)?;
-        f.seek(SeekFrom::Start(self.payload_offset))
-            .map_err(io_err)?;
+        let file_sha256 = if file_digest {
+            // the bytes before the payload (lead + headers, a few KiB to a few MiB)
+            let mut prefix = vec![0u8; self.payload_offset as usize];
+            f.read_exact(&mut prefix).map_err(io_err)?;
+            let mut h = Sha256::new();
+            h.update(&prefix);
+            Some(h)
+        } else {
+            f.seek(SeekFrom::Start(self.payload_offset))
+                .map_err(io_err)?;
+            None
+        };
         let sha256 = self
             .meta
             .header
@@ -236,6 +257,7 @@ impl RpmFile {
             inner: BufReader::with_capacity(256 * 1024, f),
             sha256: sha256.as_ref().map(|_| Sha256::new()),
             md5: md5_state,
+            file_sha256,
         };
         let compressor = self
             .meta
@@ -273,12 +295,16 @@ struct HashingReader {
     inner: BufReader<File>,
     sha256: Option<Sha256>,
     md5: Option<Md5>,
+    file_sha256: Option<Sha256>,
 }
 
 impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(h) = &mut self.sha256 {
+            h.update(&buf[..n]);
+        }
+        if let Some(h) = &mut self.file_sha256 {
             h.update(&buf[..n]);
         }
         if let Some(h) = &mut self.md5 {
@@ -315,6 +341,12 @@ impl Read for PayloadReader {
 impl PayloadReader {
     /// Drain the rest of the compressed payload and compare its digests with the header's.
     pub fn finish(self) -> Result<(), PayloadError> {
+        self.finish_file_digest().map(|_| ())
+    }
+
+    /// [`PayloadReader::finish`], returning the sha256 (hex) of the whole file when the reader
+    /// came from [`RpmFile::payload_reader_with_file_digest`].
+    pub fn finish_file_digest(self) -> Result<Option<String>, PayloadError> {
         let PayloadReader {
             path,
             decoder,
@@ -350,7 +382,7 @@ impl PayloadReader {
                 });
             }
         }
-        Ok(())
+        Ok(h.file_sha256.take().map(|s| hex::encode(s.finalize())))
     }
 }
 
@@ -384,5 +416,11 @@ mod tests {
         let mut r = ok.payload_reader().unwrap();
         io::copy(&mut r, &mut io::sink()).unwrap();
         r.finish().unwrap();
+        // the whole-file digest folded into the same read equals a plain sha256 of the file
+        let mut r = ok.payload_reader_with_file_digest().unwrap();
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        let got = r.finish_file_digest().unwrap().unwrap();
+        let want = hex::encode(Sha256::digest(std::fs::read(&ok.path).unwrap()));
+        assert_eq!(got, want);
     }
 }

@@ -1,17 +1,18 @@
 //! `install`: install the locked packages into a tree, pass by pass (successive transactions,
 //! like successive `dnf install` calls), with scriptlets and an rpmdb, then scan the result into
-//! the store. Each `.rpm` is checked against the lock's sha256 before anything is unpacked.
+//! the store. Each `.rpm` is checked against the lock's sha256 in the engine's single read of
+//! it; unpacked packages are cached in the store by that sha256 (shared across images and
+//! passes); the output manifest reuses the content hashes known from staging, so the scan of
+//! the finished tree only re-reads files that scriptlets changed.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-
-use rayon::prelude::*;
-use sha2::Digest;
 
 use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
-use crate::install::{InstallOptions, ScriptletMode, erase_packages, install_packages};
+use crate::install::{
+    InstallOptions, InstallStore, RpmInput, ScriptletMode, erase_packages, install_with_store,
+};
 use crate::repo::RepoIndex;
 use crate::solve::{Lock, LockPass};
 use crate::spec::{ScriptletPolicy, Spec};
@@ -36,28 +37,19 @@ impl Install {
     }
 }
 
-fn sha256_file(p: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(p)?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-/// The `.rpm` paths of a pass, each checked against the lock's sha256 (in parallel).
-pub fn pass_files(node: &str, pass: &LockPass, repos: &[RepoIndex]) -> Result<Vec<PathBuf>, Error> {
+/// The `.rpm` files of a pass with the sha256 the lock expects of each (checked by the engine
+/// in the same read that unpacks the payload).
+pub fn pass_files(
+    node: &str,
+    pass: &LockPass,
+    repos: &[RepoIndex],
+) -> Result<Vec<RpmInput>, Error> {
     let bases: HashMap<&str, &Path> = repos
         .iter()
         .map(|r| (r.name.as_str(), r.base.as_path()))
         .collect();
     pass.packages
-        .par_iter()
+        .iter()
         .map(|p| {
             let base = bases.get(p.repo.as_str()).ok_or_else(|| Error::Step {
                 node: node.to_string(),
@@ -68,30 +60,26 @@ pub fn pass_files(node: &str, pass: &LockPass, repos: &[RepoIndex]) -> Result<Ve
                 ),
             })?;
             let path = base.join(&p.location);
-            let got = sha256_file(&path).map_err(|e| Error::Step {
-                node: node.to_string(),
-                message: format!(
-                    "{}: {e} (the lock names it for {}; is the repository complete?)",
-                    path.display(),
-                    p.nvra()
-                ),
-            })?;
-            if !p.sha256.is_empty() && got != p.sha256 {
+            if let Err(e) = std::fs::metadata(&path) {
                 return Err(Error::Step {
                     node: node.to_string(),
                     message: format!(
-                        "{}: sha256 {got} does not match the lock's {} — the file changed under the same repository metadata; re-run createrepo and `osimage lock`",
+                        "{}: {e} (the lock names it for {}; is the repository complete?)",
                         path.display(),
-                        p.sha256
+                        p.nvra()
                     ),
                 });
             }
-            Ok(path)
+            Ok(RpmInput {
+                path,
+                sha256: (!p.sha256.is_empty()).then(|| p.sha256.clone()),
+            })
         })
         .collect()
 }
 
-/// Install a lock's passes into `root`.
+/// Install a lock's passes into `root`. With `link`, unpacked packages are cached in the store
+/// and `link.placed` collects the placed files' stat entries (for the scan of the result).
 pub fn install_lock(
     node: &str,
     root: &Path,
@@ -99,6 +87,7 @@ pub fn install_lock(
     passes: std::ops::Range<usize>,
     repos: &[RepoIndex],
     opts: &InstallOptions,
+    mut link: Option<&mut InstallStore<'_>>,
 ) -> Result<usize, Error> {
     let mut n = 0;
     for pass in &lock.passes[passes] {
@@ -118,7 +107,7 @@ pub fn install_lock(
         }
         let files = pass_files(node, pass, repos)?;
         if !files.is_empty() {
-            let rep = install_packages(root, &files, opts)?;
+            let rep = install_with_store(root, &files, opts, link.as_deref_mut())?;
             for w in &rep.warnings {
                 tracing::warn!("{w}");
             }
@@ -167,14 +156,43 @@ impl Step for Install {
         for p in &parents[1..] {
             repos.extend(super::repo::indexes(ctx, p)?);
         }
+        let t0 = std::time::Instant::now();
         let work = super::util::work_dir(ctx.scratch, 1 << 30)?;
         let root = work.path().join("rootimg");
         let mut opts = options(self.scriptlets, ctx.jobs);
         opts.gpgkeys = self.gpgkeys.clone();
-        let n = install_lock(ctx.node, &root, &lock, 0..lock.passes.len(), &repos, &opts)?;
-        let m = crate::tree::scan(ctx.store, &root, None)?;
+        let mut link = InstallStore::new(ctx.store);
+        let n = install_lock(
+            ctx.node,
+            &root,
+            &lock,
+            0..lock.passes.len(),
+            &repos,
+            &opts,
+            Some(&mut link),
+        )?;
+        let t = std::time::Instant::now();
+        let c = crate::install::cpu_secs();
+        let (m, stats) = crate::tree::scan_with_stats(ctx.store, &root, Some(&link.placed))?;
+        tracing::info!(
+            "install: scanned {} entries ({} files re-hashed, {} known from staging) in {:?} ({:.2} CPU-s); stage cache: {} hits, {} misses",
+            stats.entries,
+            stats.hashed,
+            stats.reused,
+            t.elapsed(),
+            crate::install::cpu_secs() - c,
+            link.cache_hits,
+            link.cache_misses
+        );
         let mut out = super::util::tree_output(ctx.store, &m)?;
         out.meta.insert("packages".into(), n.to_string());
+        let t1 = std::time::Instant::now();
+        drop(work);
+        tracing::info!(
+            "install: node ran {:?} (work tree removed in {:?})",
+            t0.elapsed(),
+            t1.elapsed()
+        );
         Ok(out)
     }
 }

@@ -110,6 +110,8 @@ impl Step for Otherpkgs {
         let stat = crate::tree::materialize(ctx.store, &m, &root)?;
         let mut opts = super::install::options(self.scriptlets, ctx.jobs);
         opts.gpgkeys = self.gpgkeys.clone();
+        let mut link = crate::install::InstallStore::new(ctx.store);
+        link.placed = stat;
         let mut n = 0;
         for (i, pre) in pre_removes.iter().enumerate().skip(1) {
             if !pre.is_empty() {
@@ -117,9 +119,17 @@ impl Step for Otherpkgs {
                 // already gone: the pass's own removals keep only the `--pkg` ones
                 lock.passes[i].removed.retain(|r| !pre.contains(r));
             }
-            n += super::install::install_lock(ctx.node, &root, &lock, i..i + 1, &repos, &opts)?;
+            n += super::install::install_lock(
+                ctx.node,
+                &root,
+                &lock,
+                i..i + 1,
+                &repos,
+                &opts,
+                Some(&mut link),
+            )?;
         }
-        let new = crate::tree::scan(ctx.store, &root, Some(&stat))?;
+        let new = crate::tree::scan(ctx.store, &root, Some(&link.placed))?;
         let mut out = super::util::tree_output(ctx.store, &new)?;
         out.meta.insert("packages".into(), n.to_string());
         Ok(out)
