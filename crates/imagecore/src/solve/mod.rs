@@ -21,6 +21,7 @@ pub mod lock;
 mod order;
 mod provider;
 mod remove;
+mod rich;
 mod spec;
 
 pub use lock::{Lock, LockPass, LockRepo, LockedPackage};
@@ -246,7 +247,12 @@ fn solve_pass(
         tracing::debug!("solve: resolvo pass {pass_no} in {:?}", ts.elapsed());
         match r {
             Ok(sol) => {
-                let sol: Vec<u32> = sol.into_iter().map(sidx).collect();
+                // auxiliary solvables (nested rich expressions) are not packages
+                let sol: Vec<u32> = sol
+                    .into_iter()
+                    .map(sidx)
+                    .filter(|&s| !solver.provider().is_aux(s))
+                    .collect();
                 // Conditional parts whose condition came in (`A if B` where resolvo's
                 // conditional clause did not fire, e.g. B install-only; comps conditional
                 // packages): require them at the top level and solve again.
