@@ -6,7 +6,18 @@
 //! 2. among different package names providing a capability: image-arch names before multilib
 //!    names, then names in byte order (libsolv's `prune_to_best_version` sorts by name and the
 //!    solver takes the first) — e.g. `(tool-a or tool-b)` gives `tool-a`;
-//! 3. a requirement already satisfied by a package chosen for another reason adds nothing.
+//! 3. a requirement already satisfied by a package chosen for another reason adds nothing;
+//! 4. a provider name whose matching package is not the newest of its name goes behind the
+//!    others (libsolv's `dislike_old_versions`).
+//!
+//! Where several valid answers exist because of upper bounds (`<=`) and conflicts, libsolv's
+//! answer also depends on the *order* in which it decides requirements (rule order from the job,
+//! first unsatisfied rule decided first) while resolvo picks the next requirement by its own
+//! heuristic; that order is not reproduced, so on such universes the set can differ from dnf's
+//! while being valid (measured by `solve_universe`).
+//!
+//! Rich dependencies nest to any depth (see `rich`): `or` operands that are not plain
+//! capabilities become auxiliary solvables that never appear in the answer.
 
 use std::collections::HashSet;
 
