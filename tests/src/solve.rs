@@ -35,12 +35,20 @@ pub const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
       <packagereq type="mandatory">tool-b</packagereq>
     </packagelist>
   </group>
+  <group>
+    <id>fun</id>
+    <name>Fun</name>
+    <packagelist>
+      <packagereq type="mandatory">games</packagereq>
+    </packagelist>
+  </group>
   <environment>
     <id>minimal-environment</id>
     <name>Minimal</name>
     <description>minimal environment</description>
     <display_order>1</display_order>
     <grouplist><groupid>core</groupid><groupid>extras</groupid></grouplist>
+    <optionlist><groupid>fun</groupid></optionlist>
   </environment>
 </comps>
 "#;
@@ -97,6 +105,36 @@ pub fn universe() -> Vec<PkgSpec> {
         PkgSpec::new("rich-else", "1.0").req("(docs if shell else extras)"),
         PkgSpec::new("rich-and", "1.0").req("(docs and extras)"),
         PkgSpec::new("rich-without", "1.0").req("(lib without lib-api = 3)"),
+        // nested rich deps
+        PkgSpec::new("nest-or-and", "1.0").req("(nonexistent-x or (docs and extras))"),
+        PkgSpec::new("nest-or-and-first", "1.0").req("(editor or (docs and extras))"),
+        PkgSpec::new("nest-if-or", "1.0")
+            .req("(extras if (shell or nonexistent-x))")
+            .req("shell"),
+        PkgSpec::new("nest-if-or-no", "1.0").req("(extras if (nonexistent-x or nonexistent-y))"),
+        PkgSpec::new("nest-if-and", "1.0")
+            .req("(games if (shell and docs))")
+            .req("shell"),
+        PkgSpec::new("nest-if-and-yes", "1.0")
+            .req("(games if (shell and docs))")
+            .req("shell")
+            .req("docs"),
+        PkgSpec::new("nest-or-with", "1.0").req("(nonexistent-x or (lib >= 2.0 with lib < 3.0))"),
+        PkgSpec::new("nest-or-without", "1.0").req("(nonexistent-x or (lib without lib-api = 3))"),
+        PkgSpec::new("nest-and-if", "1.0")
+            .req("((docs if shell) and extras)")
+            .req("shell"),
+        PkgSpec::new("nest-then-or-and", "1.0")
+            .req("((nonexistent-x or (docs and games)) if shell)")
+            .req("shell"),
+        PkgSpec::new("nest-or-unless", "1.0")
+            .req("(nonexistent-x or (docs unless shell else games))"),
+        PkgSpec::new("nest-unless-else", "1.0")
+            .req("(nonexistent-x or (docs unless shell else extras))")
+            .req("shell"),
+        PkgSpec::new("nest-if-with", "1.0")
+            .req("(extras if (lib >= 2.0 with lib < 3.0))")
+            .req("lib < 3.0"),
         // conflicts
         PkgSpec::new("old", "2.0"),
         PkgSpec::new("old", "4.0"),

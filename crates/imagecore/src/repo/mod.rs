@@ -1,8 +1,8 @@
 //! Package repositories: repomd/primary/filelists/comps reading, directory scanning, createrepo.
 //!
 //! [`load_repo`] reads `repodata/` (verifying every checksum) or, for a plain directory of
-//! `.rpm` files, scans the headers in parallel. [`RepoIndex`] is serialisable so the `repo` step
-//! can cache it and warm resolves never parse XML again.
+//! `.rpm` files, scans the headers in parallel. [`RepoIndex`] encodes to a compact binary blob
+//! ([`blob`]) so the `repo` step can cache it and warm resolves never parse XML again.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rpm::{PackageMeta, RpmError};
 
+pub mod blob;
 pub mod comps;
 mod scan;
 pub mod write;

@@ -6,7 +6,18 @@
 //! 2. among different package names providing a capability: image-arch names before multilib
 //!    names, then names in byte order (libsolv's `prune_to_best_version` sorts by name and the
 //!    solver takes the first) — e.g. `(tool-a or tool-b)` gives `tool-a`;
-//! 3. a requirement already satisfied by a package chosen for another reason adds nothing.
+//! 3. a requirement already satisfied by a package chosen for another reason adds nothing;
+//! 4. a provider name whose matching package is not the newest of its name goes behind the
+//!    others (libsolv's `dislike_old_versions`).
+//!
+//! Where several valid answers exist because of upper bounds (`<=`) and conflicts, libsolv's
+//! answer also depends on the *order* in which it decides requirements (rule order from the job,
+//! first unsatisfied rule decided first) while resolvo picks the next requirement by its own
+//! heuristic; that order is not reproduced, so on such universes the set can differ from dnf's
+//! while being valid (measured by `solve_universe`).
+//!
+//! Rich dependencies nest to any depth (see `rich`): `or` operands that are not plain
+//! capabilities become auxiliary solvables that never appear in the answer.
 
 use std::collections::HashSet;
 
@@ -21,6 +32,7 @@ pub mod lock;
 mod order;
 mod provider;
 mod remove;
+mod rich;
 mod spec;
 
 pub use lock::{Lock, LockPass, LockRepo, LockedPackage};
@@ -246,7 +258,12 @@ fn solve_pass(
         tracing::debug!("solve: resolvo pass {pass_no} in {:?}", ts.elapsed());
         match r {
             Ok(sol) => {
-                let sol: Vec<u32> = sol.into_iter().map(sidx).collect();
+                // auxiliary solvables (nested rich expressions) are not packages
+                let sol: Vec<u32> = sol
+                    .into_iter()
+                    .map(sidx)
+                    .filter(|&s| !solver.provider().is_aux(s))
+                    .collect();
                 // Conditional parts whose condition came in (`A if B` where resolvo's
                 // conditional clause did not fire, e.g. B install-only; comps conditional
                 // packages): require them at the top level and solve again.

@@ -2,20 +2,20 @@
 //!
 //! Mapping (see crates.md): every resolvo name is one package name, so a capability provided by
 //! several packages becomes a union of one version set per providing name. Conflicts and
-//! obsoletes are `constrains` with a negated filter. Rich `if`/`unless` use conditional
-//! requirements; `with`/`without` are single version sets testing both predicates.
+//! obsoletes are `constrains` with a negated filter. Rich dependencies: see [`super::rich`]
+//! (conditional requirements, auxiliary solvables for nested expressions).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Display;
 
 use resolvo::{
-    Candidates, Condition, ConditionId, ConditionalRequirement, DenseIndex, Dependencies,
-    DependencyProvider, HintDependenciesAvailable, Interner, KnownDependencies, LogicalOperator,
-    NameId, Requirement, SolvableId, SolverCache, StringId, VersionSetId, VersionSetUnionId,
+    Candidates, Condition, ConditionId, DenseIndex, Dependencies, DependencyProvider,
+    HintDependenciesAvailable, Interner, KnownDependencies, NameId, Requirement, SolvableId,
+    SolverCache, StringId, VersionSetId, VersionSetUnionId,
 };
 
-use super::index::Index;
+use super::index::{FxMap, Index};
 use crate::rpm::{Dep, DepFlags, Evr, RichDep, evr::overlaps};
 
 /// Which solvables of a name a version set selects.
@@ -35,19 +35,88 @@ pub(crate) enum Filter {
     Not(Box<Filter>, Option<u32>),
     /// Matches nothing (a capability nobody provides).
     Nothing,
+    /// The auxiliary solvable of a nested rich expression (see [`super::rich`]).
+    Aux,
+}
+
+fn key_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn key_evr(out: &mut Vec<u8>, e: Option<&Evr>) {
+    match e {
+        None => out.push(0),
+        Some(e) => {
+            out.push(1);
+            out.extend_from_slice(&e.epoch.to_le_bytes());
+            key_str(out, &e.version);
+            key_str(out, &e.release);
+        }
+    }
+}
+
+impl Filter {
+    /// An exact, unambiguous byte key (version sets are interned by it).
+    fn key(&self, out: &mut Vec<u8>) {
+        match self {
+            Filter::Cap(c, f, e) => {
+                out.push(0);
+                key_str(out, c);
+                out.extend_from_slice(&f.0.to_le_bytes());
+                key_evr(out, e.as_ref());
+            }
+            Filter::Nevr(f, e) => {
+                out.push(1);
+                out.extend_from_slice(&f.0.to_le_bytes());
+                key_evr(out, e.as_ref());
+            }
+            Filter::Set(v) => {
+                out.push(2);
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                v.iter()
+                    .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
+            }
+            Filter::With(v) => {
+                out.push(3);
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                v.iter().for_each(|f| f.key(out));
+            }
+            Filter::Without(a, b) => {
+                out.push(4);
+                a.key(out);
+                b.key(out);
+            }
+            Filter::Not(f, e) => {
+                out.push(5);
+                f.key(out);
+                out.extend_from_slice(&e.map_or(u64::MAX, u64::from).to_le_bytes());
+            }
+            Filter::Nothing => out.push(6),
+            Filter::Aux => out.push(7),
+        }
+    }
 }
 
 pub(crate) struct Provider<'i, 'a> {
     pub idx: &'i Index<'a>,
     /// name ids beyond the index: capabilities nothing provides.
     missing: RefCell<Vec<String>>,
+    missing_ids: RefCell<FxMap<String, usize>>,
     vsets: RefCell<Vec<(usize, Filter, String)>>,
-    vset_ids: RefCell<HashMap<String, u32>>,
+    vset_ids: RefCell<FxMap<Vec<u8>, u32>>,
+    /// (capability, flags, evr) → its version sets ([`Provider::cap_sets`] is hot: thousands
+    /// of packages share each requirement).
+    cap_cache: RefCell<FxMap<Vec<u8>, Vec<VersionSetId>>>,
     unions: RefCell<Vec<Vec<VersionSetId>>>,
     conditions: RefCell<Vec<Condition>>,
     strings: RefCell<Vec<String>>,
     /// name id → the solvable installed by an earlier pass (preferred; not for installonly).
     pub favored: HashMap<usize, u32>,
+    /// Auxiliary solvables (ids from `idx.solvs.len()` on): their name and expression.
+    aux: RefCell<Vec<(usize, RichDep)>>,
+    /// Auxiliary name id → its solvable.
+    aux_of_name: RefCell<HashMap<usize, u32>>,
 }
 
 fn sid(s: u32) -> SolvableId {
@@ -62,13 +131,43 @@ impl<'i, 'a> Provider<'i, 'a> {
         Provider {
             idx,
             missing: RefCell::default(),
+            missing_ids: RefCell::default(),
             vsets: RefCell::default(),
             vset_ids: RefCell::default(),
+            cap_cache: RefCell::default(),
             unions: RefCell::default(),
             conditions: RefCell::default(),
             strings: RefCell::default(),
             favored: HashMap::new(),
+            aux: RefCell::default(),
+            aux_of_name: RefCell::default(),
         }
+    }
+
+    /// Is `s` an auxiliary solvable (not a package)?
+    pub fn is_aux(&self, s: u32) -> bool {
+        s as usize >= self.idx.solvs.len()
+    }
+
+    /// The version set selecting the auxiliary solvable standing for the nested rich
+    /// expression `r` (created on first use).
+    pub(crate) fn aux_set(&self, r: &RichDep) -> VersionSetId {
+        let display = super::rich::render(r);
+        let name = self.missing_name(&display);
+        if !self.aux_of_name.borrow().contains_key(&name) {
+            let mut aux = self.aux.borrow_mut();
+            let s = (self.idx.solvs.len() + aux.len()) as u32;
+            aux.push((name, r.clone()));
+            self.aux_of_name.borrow_mut().insert(name, s);
+        }
+        self.vset(name, Filter::Aux, display)
+    }
+
+    fn aux_entry(&self, s: u32) -> Option<(usize, RichDep)> {
+        self.aux
+            .borrow()
+            .get((s as usize).checked_sub(self.idx.solvs.len())?)
+            .cloned()
     }
 
     pub fn name_display(&self, n: usize) -> String {
@@ -87,17 +186,21 @@ impl<'i, 'a> Provider<'i, 'a> {
         n >= self.idx.names.len()
     }
 
-    fn missing_name(&self, cap: &str) -> usize {
-        let mut m = self.missing.borrow_mut();
-        if let Some(i) = m.iter().position(|x| x == cap) {
-            return self.idx.names.len() + i;
+    pub(crate) fn missing_name(&self, cap: &str) -> usize {
+        if let Some(&i) = self.missing_ids.borrow().get(cap) {
+            return i;
         }
+        let mut m = self.missing.borrow_mut();
         m.push(cap.to_string());
-        self.idx.names.len() + m.len() - 1
+        let id = self.idx.names.len() + m.len() - 1;
+        self.missing_ids.borrow_mut().insert(cap.to_string(), id);
+        id
     }
 
     pub fn vset(&self, name: usize, filter: Filter, display: String) -> VersionSetId {
-        let key = format!("{name}\u{0}{filter:?}");
+        let mut key = Vec::with_capacity(64);
+        key.extend_from_slice(&(name as u64).to_le_bytes());
+        filter.key(&mut key);
         if let Some(&id) = self.vset_ids.borrow().get(&key) {
             return VersionSetId(id);
         }
@@ -130,7 +233,7 @@ impl<'i, 'a> Provider<'i, 'a> {
         }
     }
 
-    fn condition(&self, c: Condition) -> ConditionId {
+    pub(crate) fn condition(&self, c: Condition) -> ConditionId {
         let mut v = self.conditions.borrow_mut();
         v.push(c);
         ConditionId::from_index(v.len() - 1)
@@ -143,7 +246,9 @@ impl<'i, 'a> Provider<'i, 'a> {
     }
 
     pub fn matches(&self, s: u32, f: &Filter) -> bool {
-        let solv = &self.idx.solvs[s as usize];
+        let Some(solv) = self.idx.solvs.get(s as usize) else {
+            return matches!(f, Filter::Aux);
+        };
         let pkg = solv.pkg;
         match f {
             Filter::Cap(cap, flags, evr) => {
@@ -167,12 +272,30 @@ impl<'i, 'a> Provider<'i, 'a> {
             Filter::With(parts) => parts.iter().all(|p| self.matches(s, p)),
             Filter::Without(a, b) => self.matches(s, a) && !self.matches(s, b),
             Filter::Not(inner, except) => *except == Some(s) || !self.matches(s, inner),
-            Filter::Nothing => false,
+            Filter::Nothing | Filter::Aux => false,
         }
     }
 
     /// Version sets (one per providing name) for a plain capability.
     pub fn cap_sets(&self, name: &str, flags: DepFlags, evr: Option<&Evr>) -> Vec<VersionSetId> {
+        let mut key = Vec::with_capacity(name.len() + 32);
+        key_str(&mut key, name);
+        key.extend_from_slice(&flags.0.to_le_bytes());
+        key_evr(&mut key, evr);
+        if let Some(v) = self.cap_cache.borrow().get(&key) {
+            return v.clone();
+        }
+        let v = self.cap_sets_uncached(name, flags, evr);
+        self.cap_cache.borrow_mut().insert(key, v.clone());
+        v
+    }
+
+    fn cap_sets_uncached(
+        &self,
+        name: &str,
+        flags: DepFlags,
+        evr: Option<&Evr>,
+    ) -> Vec<VersionSetId> {
         let dep = Dep::new(name, flags, evr.cloned(), false);
         let display = dep.to_string();
         let mut names = self.idx.provider_names(name);
@@ -204,122 +327,13 @@ impl<'i, 'a> Provider<'i, 'a> {
             .any(|o| o.pkg.arch == best.pkg.arch && o.evr > best.evr)
     }
 
-    /// Version sets for an `or`-able term (atom, `with`, `without`, nested `or`).
-    fn term_sets(&self, r: &RichDep) -> Result<Vec<VersionSetId>, String> {
-        match r {
-            RichDep::Atom { name, flags, evr } => Ok(self.cap_sets(name, *flags, evr.as_ref())),
-            RichDep::Or(parts) => {
-                let mut out = Vec::new();
-                for p in parts {
-                    out.extend(self.term_sets(p)?);
-                }
-                Ok(out)
-            }
-            RichDep::With(_) | RichDep::Without(..) => {
-                let (first, filter) = match r {
-                    RichDep::With(parts) => {
-                        let fs: Result<Vec<_>, _> = parts.iter().map(atom_filter).collect();
-                        (&parts[0], Filter::With(fs?))
-                    }
-                    RichDep::Without(a, b) => (
-                        a.as_ref(),
-                        Filter::Without(Box::new(atom_filter(a)?), Box::new(atom_filter(b)?)),
-                    ),
-                    _ => unreachable!("matched above"),
-                };
-                let RichDep::Atom { name, .. } = first else {
-                    return Err("unsupported nesting in with/without".into());
-                };
-                let display = format!("{r:?}");
-                let names = self.idx.provider_names(name);
-                if names.is_empty() {
-                    return Ok(vec![self.vset(
-                        self.missing_name(name),
-                        Filter::Nothing,
-                        name.clone(),
-                    )]);
-                }
-                Ok(names
-                    .into_iter()
-                    .map(|n| self.vset(n, filter.clone(), display.clone()))
-                    .collect())
-            }
-            _ => Err("unsupported rich dependency nesting (and/if/unless inside or)".into()),
-        }
-    }
-
-    fn cond_of(&self, sets: &[VersionSetId]) -> ConditionId {
-        let mut it = sets.iter();
-        let first = it.next().copied().unwrap_or(VersionSetId(0));
-        let mut c = self.condition(Condition::Requirement(first));
-        for &s in it {
-            let n = self.condition(Condition::Requirement(s));
-            c = self.condition(Condition::Binary(LogicalOperator::Or, c, n));
-        }
-        c
-    }
-
-    /// Requirements for one `Requires` entry.
-    pub fn dep_requirements(
-        &self,
-        d: &Dep,
-        out: &mut Vec<ConditionalRequirement>,
-    ) -> Result<(), String> {
-        match &d.rich {
-            None if d.name.starts_with('(') => {
-                Err(format!("cannot parse rich dependency {}", d.name))
-            }
-            None => {
-                out.push(
-                    self.union(self.cap_sets(&d.name, d.flags, d.evr.as_ref()))
-                        .into(),
-                );
-                Ok(())
-            }
-            Some(r) => self.rich_requirements(r, out),
-        }
-    }
-
-    fn rich_requirements(
-        &self,
-        r: &RichDep,
-        out: &mut Vec<ConditionalRequirement>,
-    ) -> Result<(), String> {
-        match r {
-            RichDep::And(parts) => parts
-                .iter()
-                .try_for_each(|p| self.rich_requirements(p, out)),
-            RichDep::If(then, cond, otherwise) | RichDep::Unless(then, cond, otherwise) => {
-                let unless = matches!(r, RichDep::Unless(..));
-                let cond_sets = self.term_sets(cond)?;
-                // `A if B` ⇔ B → A. `A unless B` ⇔ ¬B → A ⇔ (A or B).
-                let (pos, neg) = if unless {
-                    (otherwise.as_deref(), Some(then.as_ref()))
-                } else {
-                    (Some(then.as_ref()), otherwise.as_deref())
-                };
-                if let Some(p) = pos {
-                    let sets = self.term_sets(p)?;
-                    out.push(self.union(sets).with_condition(self.cond_of(&cond_sets)));
-                }
-                if let Some(n) = neg {
-                    let mut sets = self.term_sets(n)?;
-                    sets.extend(cond_sets.iter().copied());
-                    out.push(self.union(sets).into());
-                }
-                Ok(())
-            }
-            other => {
-                let sets = self.term_sets(other)?;
-                out.push(self.union(sets).into());
-                Ok(())
-            }
-        }
-    }
-
     fn dependencies_of(&self, s: u32) -> Result<KnownDependencies, String> {
-        let pkg = self.idx.solvs[s as usize].pkg;
         let mut deps = KnownDependencies::default();
+        if let Some((_, r)) = self.aux_entry(s) {
+            self.rich_requirements(&r, None, &mut deps.requirements)?;
+            return Ok(deps);
+        }
+        let pkg = self.idx.solvs[s as usize].pkg;
         for d in &pkg.requires {
             self.dep_requirements(d, &mut deps.requirements)?;
         }
@@ -358,6 +372,9 @@ impl<'i, 'a> Provider<'i, 'a> {
     /// Preference order within one name: highest EVR, then image arch over noarch over multilib,
     /// then repository order.
     pub fn sort_solvables(&self, v: &mut [u32]) {
+        if v.iter().any(|&s| self.is_aux(s)) {
+            return; // an auxiliary name has exactly one candidate
+        }
         v.sort_by(|&a, &b| {
             let (sa, sb) = (&self.idx.solvs[a as usize], &self.idx.solvs[b as usize]);
             sb.evr
@@ -374,7 +391,10 @@ impl Interner for Provider<'_, '_> {
     type SolvableId = SolvableId;
 
     fn display_solvable(&self, s: SolvableId) -> impl Display + '_ {
-        self.idx.solvs[s.to_index()].pkg.nevra()
+        match self.aux_entry(sidx(s)) {
+            Some((_, r)) => super::rich::render(&r),
+            None => self.idx.solvs[s.to_index()].pkg.nevra(),
+        }
     }
     fn display_name(&self, name: NameId) -> impl Display + '_ {
         self.name_display(name.to_index())
@@ -389,7 +409,10 @@ impl Interner for Provider<'_, '_> {
         NameId::from_index(self.vsets.borrow()[vs.0 as usize].0)
     }
     fn solvable_name(&self, s: SolvableId) -> NameId {
-        NameId::from_index(self.idx.solvs[s.to_index()].name)
+        match self.aux_entry(sidx(s)) {
+            Some((n, _)) => NameId::from_index(n),
+            None => NameId::from_index(self.idx.solvs[s.to_index()].name),
+        }
     }
     fn version_sets_in_union(&self, u: VersionSetUnionId) -> impl Iterator<Item = VersionSetId> {
         self.unions.borrow()[u.0 as usize].clone().into_iter()
@@ -417,7 +440,12 @@ impl DependencyProvider for Provider<'_, '_> {
     async fn get_candidates(&self, name: NameId) -> Option<Candidates> {
         let n = name.to_index();
         if self.is_missing_name(n) {
-            return Some(Candidates::default());
+            let aux = self.aux_of_name.borrow().get(&n).copied();
+            return Some(Candidates {
+                candidates: aux.map(sid).into_iter().collect(),
+                hint_dependencies_available: HintDependenciesAvailable::All,
+                ..Candidates::default()
+            });
         }
         let info = &self.idx.names[n];
         Some(Candidates {
@@ -443,13 +471,5 @@ impl DependencyProvider for Provider<'_, '_> {
             Ok(d) => Dependencies::Known(d),
             Err(msg) => Dependencies::Unknown(self.string(msg)),
         }
-    }
-}
-
-/// A filter for one atom of a `with`/`without` expression.
-fn atom_filter(r: &RichDep) -> Result<Filter, String> {
-    match r {
-        RichDep::Atom { name, flags, evr } => Ok(Filter::Cap(name.clone(), *flags, evr.clone())),
-        _ => Err("with/without operands must be simple capabilities".into()),
     }
 }

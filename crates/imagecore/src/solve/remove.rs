@@ -25,12 +25,15 @@ pub(super) fn user_names(p: &Provider<'_, '_>, sol: &[u32], specs: &[String]) ->
         let cap = Dep::parse(spec).name;
         for &s in sol {
             let pkg = p.idx.solvs[s as usize].pkg;
-            if pkg.name == spec
-                || pkg.nevra().starts_with(spec)
-                || pkg.nvra().starts_with(spec)
-                || pkg.provides.iter().any(|d| d.name == cap)
-                || pkg.files.contains(&cap)
-            {
+            // NEVRA/NVRA prefix match; both strings start with the name, so only format them
+            // when the spec extends the name (this loop runs for every package and spec).
+            let prefix = if spec.len() <= pkg.name.len() {
+                pkg.name.starts_with(spec)
+            } else {
+                spec.starts_with(pkg.name.as_str())
+                    && (pkg.nevra().starts_with(spec) || pkg.nvra().starts_with(spec))
+            };
+            if prefix || pkg.provides.iter().any(|d| d.name == cap) || pkg.files.contains(&cap) {
                 out.insert(pkg.name.clone());
             }
         }

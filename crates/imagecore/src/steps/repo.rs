@@ -10,8 +10,8 @@ use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
 use crate::repo::{RepoIndex, find_repos, load_tree, repo_fingerprint};
 use crate::spec::{Located, PkgDir, Spec};
 
-/// The artifact name of the serialised `Vec<RepoIndex>`.
-pub const INDEX: &str = "repo-index.json";
+/// The artifact name of the `Vec<RepoIndex>` encoded by [`crate::repo::blob::encode`].
+pub const INDEX: &str = "repo-index.bin";
 
 /// Where `media:` references resolve and where ISOs named in `pkgdir` are imported:
 /// `$OSIMAGE_STORE` (as for `osimage copycds --store`), else the first `install/` directory
@@ -85,7 +85,7 @@ pub fn indexes(ctx: &StepCtx<'_>, out: &Output) -> Result<Vec<RepoIndex>, Error>
         return Ok(Vec::new());
     };
     let bytes = ctx.store.read(h)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Step {
+    crate::repo::blob::decode(&bytes).map_err(|e| Error::Step {
         node: ctx.node.to_string(),
         message: format!("cached repository index is unreadable ({e}); run `osimage cache gc`"),
     })
@@ -98,7 +98,8 @@ impl Step for Repo {
 
     fn version(&self) -> u32 {
         // 2: sub-repositories below a repository root are indexed too
-        2
+        // 3: binary index blob (repo::blob) instead of JSON
+        3
     }
 
     fn inputs(&self) -> Result<Inputs, Error> {
@@ -145,10 +146,7 @@ impl Step for Repo {
             self.dirs(&dir)?; // the error that names the spec line
         }
         let all = load_tree(&dir, &format!("pkgdir{}", self.index))?;
-        let bytes = serde_json::to_vec(&all).map_err(|e| Error::Step {
-            node: ctx.node.to_string(),
-            message: e.to_string(),
-        })?;
+        let bytes = crate::repo::blob::encode(&all);
         let mut out = Output::default();
         out.artifacts
             .insert(INDEX.to_string(), ctx.store.put_bytes(&bytes)?);
