@@ -34,7 +34,7 @@ pub const MAX_GROUP: u64 = 16 << 20;
 /// assembled in memory (bounds the memory of files of hundreds of MB).
 const BIG_GROUP: u64 = 8 << 20;
 /// Small groups compressed in parallel hold at most this many uncompressed bytes at once.
-const WINDOW: u64 = 48 << 20;
+const WINDOW: u64 = 32 << 20;
 
 /// Where previously compressed frames are found.
 pub trait FrameCache: Sync {
