@@ -24,7 +24,7 @@ BIN=$ROOT/target/release/osimage
 if [ ! -f "$SET/done" ]; then
   rm -rf "$SET"; mkdir -p "$SET/rpms" "$SET/src"
   # deterministic pseudo-random bytes: AES-CTR keystream of a seed
-  rnd() { openssl enc -aes-128-ctr -nosalt -pass "pass:$1" -pbkdf2 < /dev/zero 2>/dev/null | head -c "$2"; }
+  rnd() { { openssl enc -aes-128-ctr -nosalt -pass "pass:$1" -pbkdf2 < /dev/zero 2>/dev/null || true; } | head -c "$2"; }
   for p in $(seq 0 $((NPKG - 1))); do
     d=$SET/src/big$p; mkdir -p "$d/bin" "$d/doc"
     for i in $(seq 0 7); do rnd "b$p-$i" $((4 << 20)) > "$d/bin/blob$i"; done
