@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use imagecore::archive::{FrameCache, FramedStats, MIN_GROUP, NoFrameCache, pack_manifest_framed};
+use imagecore::archive::{
+    CachedFrame, FrameCache, FramedStats, MIN_GROUP, NoFrameCache, pack_manifest_framed,
+};
 use imagecore::hash::Hash;
 use imagecore::tree::manifest::{Kind, Manifest};
 
@@ -25,8 +27,9 @@ impl MapCache {
 }
 
 impl FrameCache for MapCache {
-    fn frame(&self, key: &Hash) -> Option<Vec<u8>> {
-        self.0.get(key).cloned()
+    fn frame(&self, key: &Hash) -> Option<CachedFrame<'_>> {
+        let f = self.0.get(key)?;
+        Some((f.len() as u64, Box::new(&f[..])))
     }
 }
 

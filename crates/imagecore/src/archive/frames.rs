@@ -36,18 +36,37 @@ const BIG_GROUP: u64 = 8 << 20;
 /// Small groups compressed in parallel hold at most this many uncompressed bytes at once.
 const WINDOW: u64 = 32 << 20;
 
+/// A cached frame: its length and a reader of its bytes.
+pub type CachedFrame<'a> = (u64, Box<dyn Read + Send + 'a>);
+
 /// Where previously compressed frames are found.
 pub trait FrameCache: Sync {
-    /// The compressed frame for `key`, if cached. Must be exactly what compressing that key's
-    /// group gave (the store keeps it as a range of an earlier archive).
-    fn frame(&self, key: &Hash) -> Option<Vec<u8>>;
+    /// The compressed frame for `key`, if cached: (length, reader). Must be exactly what
+    /// compressing that key's group gave (the store keeps it as a range of an earlier archive).
+    fn frame(&self, key: &Hash) -> Option<CachedFrame<'_>>;
+}
+
+/// Read a cached frame into memory (frames of small groups), checking its length.
+fn read_frame(f: CachedFrame<'_>) -> Result<Vec<u8>, ArchiveError> {
+    let (len, r) = f;
+    let mut v = Vec::with_capacity(len as usize);
+    r.take(len)
+        .read_to_end(&mut v)
+        .map_err(|e| ArchiveError::io("reading a cached archive frame", e))?;
+    if v.len() as u64 != len {
+        return Err(ArchiveError::io(
+            "reading a cached archive frame",
+            io::Error::new(io::ErrorKind::UnexpectedEof, "cached frame is short"),
+        ));
+    }
+    Ok(v)
 }
 
 /// A cache that never hits.
 pub struct NoFrameCache;
 
 impl FrameCache for NoFrameCache {
-    fn frame(&self, _key: &Hash) -> Option<Vec<u8>> {
+    fn frame(&self, _key: &Hash) -> Option<CachedFrame<'_>> {
         None
     }
 }
@@ -133,17 +152,25 @@ fn trailer_meta() -> EntryMeta {
     }
 }
 
-/// Pack the tree `m` as concatenated zstd frames (see the module doc) into `out`, taking frames
-/// from `cache` where it has them. Same entries, order and metadata rules as
-/// [`super::pack_manifest`], but inode numbers come from path hashes.
-pub fn pack_manifest_framed(
-    src: &dyn BlobSource,
-    m: &Manifest,
-    level: i32,
-    source_date_epoch: Option<i64>,
-    cache: &dyn FrameCache,
-    out: impl Write,
-) -> Result<FramedStats, ArchiveError> {
+/// The planned archive: items, inode numbers, groups with their keys.
+struct Plan {
+    items: Vec<Item>,
+    blobs: Vec<Hash>,
+    inos: Vec<u32>,
+    groups: Vec<Group>,
+    bytes_in: u64,
+}
+
+/// A source that has no blobs (planning never reads any).
+struct NoBlobs;
+
+impl BlobSource for NoBlobs {
+    fn open_blob(&self, _h: &Hash) -> io::Result<Box<dyn Read + Send + '_>> {
+        Err(io::Error::other("internal: planning reads no blob"))
+    }
+}
+
+fn plan(m: &Manifest, level: i32, sde: Option<i64>) -> Result<Plan, ArchiveError> {
     let (lo, hi) = (
         zstd::zstd_safe::min_c_level(),
         zstd::zstd_safe::max_c_level(),
@@ -187,7 +214,61 @@ pub fn pack_manifest_framed(
         g.trailer = true;
         g.len += tl;
     }
-    let bytes_in = offset + tl;
+    let ctx = Ctx {
+        items: &items,
+        inos: &inos,
+        blobs: &blobs,
+        src: &NoBlobs,
+        sde,
+        level,
+    };
+    groups
+        .par_iter_mut()
+        .for_each(|g| g.key = ctx.key(g.start, g.end, g.trailer));
+    Ok(Plan {
+        items,
+        blobs,
+        inos,
+        groups,
+        bytes_in: offset + tl,
+    })
+}
+
+/// The frame keys [`pack_manifest_framed`] would write for `m`, in order, with the entry count
+/// and uncompressed size, without reading any file: lets a caller find an identical earlier
+/// archive instead of writing it again.
+pub fn frame_keys(
+    m: &Manifest,
+    level: i32,
+    source_date_epoch: Option<i64>,
+) -> Result<(Vec<Hash>, PackStats), ArchiveError> {
+    let p = plan(m, level, source_date_epoch)?;
+    let stats = PackStats {
+        entries: p.items.len() as u64,
+        bytes_in: p.bytes_in,
+        bytes_out: 0,
+    };
+    Ok((p.groups.iter().map(|g| g.key).collect(), stats))
+}
+
+/// Pack the tree `m` as concatenated zstd frames (see the module doc) into `out`, taking frames
+/// from `cache` where it has them. Same entries, order and metadata rules as
+/// [`super::pack_manifest`], but inode numbers come from path hashes.
+pub fn pack_manifest_framed(
+    src: &dyn BlobSource,
+    m: &Manifest,
+    level: i32,
+    source_date_epoch: Option<i64>,
+    cache: &dyn FrameCache,
+    out: impl Write,
+) -> Result<FramedStats, ArchiveError> {
+    let Plan {
+        items,
+        blobs,
+        inos,
+        groups,
+        bytes_in,
+    } = plan(m, level, source_date_epoch)?;
     let ctx = Ctx {
         items: &items,
         inos: &inos,
@@ -196,10 +277,6 @@ pub fn pack_manifest_framed(
         sde: source_date_epoch,
         level,
     };
-    groups
-        .par_iter_mut()
-        .for_each(|g| g.key = ctx.key(g.start, g.end, g.trailer));
-
     let mut cw = Counter { inner: out, n: 0 };
     let mut stats = FramedStats::default();
     let mut i = 0;
@@ -218,8 +295,16 @@ pub fn pack_manifest_framed(
             let g = &window[0];
             let at = cw.n;
             match cache.frame(&g.key) {
-                Some(f) => {
-                    write_frame(&mut cw, &f)?;
+                Some((len, r)) => {
+                    // streamed: a big frame is never held in memory
+                    let n = io::copy(&mut r.take(len), &mut cw)
+                        .map_err(|e| ArchiveError::io("copying a cached archive frame", e))?;
+                    if n != len {
+                        return Err(ArchiveError::io(
+                            "copying a cached archive frame",
+                            io::Error::new(io::ErrorKind::UnexpectedEof, "cached frame is short"),
+                        ));
+                    }
                     stats.reused += 1;
                 }
                 None => {
@@ -236,7 +321,7 @@ pub fn pack_manifest_framed(
             let frames: Vec<Result<(Vec<u8>, bool), ArchiveError>> = window
                 .par_iter()
                 .map(|g| match cache.frame(&g.key) {
-                    Some(f) => Ok((f, true)),
+                    Some(f) => read_frame(f).map(|f| (f, true)),
                     None => ctx.compress_group(g).map(|f| (f, false)),
                 })
                 .collect();

@@ -31,8 +31,8 @@ mod reader;
 
 pub use compress::{FinishWrite, compressor, decompressor, pad_stream};
 pub use frames::{
-    CUT_MASK, FrameCache, FrameRef, FramedStats, MAX_GROUP, MIN_GROUP, NoFrameCache,
-    pack_manifest_framed,
+    CUT_MASK, CachedFrame, FrameCache, FrameRef, FramedStats, MAX_GROUP, MIN_GROUP, NoFrameCache,
+    frame_keys, pack_manifest_framed,
 };
 pub use newc::{EntryMeta, NewcWriter};
 pub use pack::{pack_dir, pack_manifest};

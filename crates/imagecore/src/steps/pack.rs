@@ -14,7 +14,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{BlobSource, Compress, FrameCache, FrameRef, PackOptions, PackStats};
+use crate::archive::{
+    BlobSource, CachedFrame, Compress, FrameCache, FrameRef, PackOptions, PackStats,
+};
 use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
 use crate::hash::Hash;
@@ -166,45 +168,47 @@ pub fn pack_into_store(
     codec: &Compress,
     epoch: i64,
 ) -> Result<Packed, Error> {
-    let mut w = store.blob_writer()?;
-    let (stats, frames) = match codec {
-        Compress::Zstd { level, .. } => {
-            let table = FrameTable::load(store);
-            let st = crate::archive::pack_manifest_framed(
-                store,
-                m,
-                *level,
-                Some(epoch),
-                &table,
-                &mut w,
-            )?;
-            w.flush().map_err(|e| Error::io(store.dir(), e))?;
-            let (blob, _) = w.finish()?;
-            table.save(store, blob, &st.frames)?;
-            return Ok(Packed {
-                blob,
-                stats: st.pack,
-                frames: Some((st.compressed, st.reused)),
-            });
-        }
-        c => {
-            let opts = PackOptions {
-                source_date_epoch: Some(epoch),
-                compress: c.clone(),
-                pad_to: None,
-            };
-            (
-                crate::archive::pack_manifest(store, m, &mut w, &opts)?,
-                None,
-            )
-        }
+    let Compress::Zstd { level, .. } = codec else {
+        let mut w = store.blob_writer()?;
+        let opts = PackOptions {
+            source_date_epoch: Some(epoch),
+            compress: codec.clone(),
+            pad_to: None,
+        };
+        let stats = crate::archive::pack_manifest(store, m, &mut w, &opts)?;
+        w.flush().map_err(|e| Error::io(store.dir(), e))?;
+        let (blob, _) = w.finish()?;
+        return Ok(Packed {
+            blob,
+            stats,
+            frames: None,
+        });
     };
+    let table = FrameTable::load(store);
+    // The same frames as an archive in the store: that archive is the result (nothing is read,
+    // compressed or written).
+    let (keys, planned) = crate::archive::frame_keys(m, *level, Some(epoch))?;
+    if let Some((blob, frames)) = table.whole_archive(&keys) {
+        let bytes_out = frames.iter().map(|f| f.len).sum();
+        table.save(store, blob, &frames)?;
+        return Ok(Packed {
+            blob,
+            stats: PackStats {
+                bytes_out,
+                ..planned
+            },
+            frames: Some((0, frames.len() as u64)),
+        });
+    }
+    let mut w = store.blob_writer()?;
+    let st = crate::archive::pack_manifest_framed(store, m, *level, Some(epoch), &table, &mut w)?;
     w.flush().map_err(|e| Error::io(store.dir(), e))?;
     let (blob, _) = w.finish()?;
+    table.save(store, blob, &st.frames)?;
     Ok(Packed {
         blob,
-        stats,
-        frames,
+        stats: st.pack,
+        frames: Some((st.compressed, st.reused)),
     })
 }
 
@@ -252,6 +256,39 @@ impl<'s> FrameTable<'s> {
         }
     }
 
+    /// The frames of a stored archive whose frame keys are exactly `keys`, in order.
+    fn whole_archive(&self, keys: &[Hash]) -> Option<(Hash, Vec<FrameRef>)> {
+        let mut i = 0;
+        while i < self.entries.len() {
+            let a = self.entries[i].1;
+            let mut j = i;
+            while j < self.entries.len() && self.entries[j].1 == a {
+                j += 1;
+            }
+            let run = &self.entries[i..j];
+            let same = run.len() == keys.len()
+                && run.iter().zip(keys).all(|(e, k)| e.0 == *k)
+                && run.windows(2).all(|w| w[0].2 + w[0].3 == w[1].2)
+                && run.first().is_some_and(|e| e.2 == 0);
+            if same {
+                let total: u64 = run.iter().map(|e| e.3).sum();
+                if self.store.blob_size(&a).is_ok_and(|n| n == total) {
+                    let frames = run
+                        .iter()
+                        .map(|e| FrameRef {
+                            key: e.0,
+                            offset: e.2,
+                            len: e.3,
+                        })
+                        .collect();
+                    return Some((a, frames));
+                }
+            }
+            i = j;
+        }
+        None
+    }
+
     /// Record the frames of the new archive first, then those of earlier archives still stored.
     fn save(&self, store: &Store, archive: Hash, frames: &[FrameRef]) -> Result<(), Error> {
         let mut data = FRAMES_MAGIC.to_vec();
@@ -281,12 +318,16 @@ impl<'s> FrameTable<'s> {
 }
 
 impl FrameCache for FrameTable<'_> {
-    fn frame(&self, key: &Hash) -> Option<Vec<u8>> {
+    fn frame(&self, key: &Hash) -> Option<CachedFrame<'_>> {
         let &i = self.by_key.get(key)?;
         let (_, archive, off, len) = self.entries[i];
-        let f = self.store.read_range(&archive, off, len).ok()?;
         // a frame starts with the zstd magic; anything else is a stale record
-        f.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]).then_some(f)
+        let magic = self.store.read_range(&archive, off, 4.min(len)).ok()?;
+        if magic != [0x28, 0xb5, 0x2f, 0xfd] {
+            return None;
+        }
+        let r = self.store.open_range(&archive, off, len).ok()?;
+        Some((len, r))
     }
 }
 
@@ -401,6 +442,11 @@ mod tests {
         let (c2, r2) = b.frames.unwrap();
         assert_eq!(c2, 1, "only the frame holding etc/motd is compressed again");
         assert_eq!(r2, compressed - 1);
+        // the same tree again: the stored archive, nothing compressed nor written
+        let again = pack_into_store(&store, &tree(&store, b"two\n"), &codec, 0).unwrap();
+        assert_eq!(again.blob, b.blob);
+        assert_eq!(again.frames, Some((0, compressed)));
+        assert_eq!(again.stats, b.stats);
         // identical to a pack into an empty store
         let fresh = Store::open(&d.path().join("fresh")).unwrap();
         let f = pack_into_store(&fresh, &tree(&fresh, b"two\n"), &codec, 0).unwrap();

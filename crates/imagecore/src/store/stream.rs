@@ -165,6 +165,35 @@ impl Store {
         Ok(buf)
     }
 
+    /// A reader of `len` bytes of blob `h` from `offset` (streamed for raw blobs).
+    pub fn open_range(
+        &self,
+        h: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, StoreError> {
+        let (loc, pack) = self.locate(h)?;
+        if offset.checked_add(len).is_none_or(|e| e > loc.raw) {
+            return Err(StoreError::Corrupt {
+                path: pack.path.clone(),
+                what: format!(
+                    "range {offset}+{len} is outside blob {h} of {} bytes",
+                    loc.raw
+                ),
+            });
+        }
+        if loc.flags & FLAG_ZSTD != 0 {
+            return Ok(Box::new(std::io::Cursor::new(
+                self.read_range(h, offset, len)?,
+            )));
+        }
+        Ok(Box::new(super::blobs::range_reader(
+            pack.handle()?,
+            loc.offset + offset,
+            len,
+        )))
+    }
+
     /// Hard-link blob `h` to the new path `dst` when it is a bare pack (see the module doc) on
     /// the same filesystem. Returns false (and does nothing) when it cannot: then copy it.
     pub fn link_blob(&self, h: &Hash, dst: &Path) -> Result<bool, StoreError> {
@@ -199,6 +228,13 @@ mod tests {
         assert_eq!((h, n), (Hash::of(&data), data.len() as u64));
         assert_eq!(s.read(&h).unwrap(), data);
         assert_eq!(s.read_range(&h, 10, 5).unwrap(), &data[10..15]);
+        let mut v = Vec::new();
+        use std::io::Read;
+        s.open_range(&h, 7, 100_000)
+            .unwrap()
+            .read_to_end(&mut v)
+            .unwrap();
+        assert_eq!(v, &data[7..100_007]);
         assert!(s.read_range(&h, data.len() as u64 - 2, 5).is_err());
         let out = d.path().join("exported");
         assert!(s.link_blob(&h, &out).unwrap());
