@@ -13,7 +13,7 @@ use crate::archive_common;
 use archive_common::*;
 
 /// A tree with every kind of entry: returns the manifest and its blobs.
-fn fixture() -> (Manifest, MapSource) {
+pub(crate) fn fixture() -> (Manifest, MapSource) {
     let mut blobs = HashMap::new();
     let mut file = |path: &str, content: Vec<u8>, mode: u32, mtime: i64, link: Option<u32>| {
         let h = Hash::of(&content);
@@ -189,7 +189,7 @@ fn pack(m: &Manifest, src: &MapSource, o: &PackOptions) -> Vec<u8> {
 }
 
 /// Compare an unpacked tree with the manifest (owners only as root).
-fn compare_tree(root: &Path, m: &Manifest, src: &MapSource) {
+pub(crate) fn compare_tree(root: &Path, m: &Manifest, src: &MapSource) {
     let root_user = is_root();
     let mut found: Vec<String> = walkdir::WalkDir::new(root)
         .min_depth(1)

@@ -5,6 +5,7 @@ mod archive_common;
 #[macro_use]
 mod common;
 
+mod archive_frames;
 mod archive_pack;
 mod archive_pack_dir;
 mod archive_reader;

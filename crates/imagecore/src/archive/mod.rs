@@ -5,6 +5,8 @@
 //!   per-entry flush, names as bytes, `TRAILER!!!`).
 //! - [`pack_manifest`] / [`pack_dir`]: stream a tree (from the store, or a staging directory)
 //!   through the writer into a [`compressor`], reading blobs ahead on other threads.
+//! - [`pack_manifest_framed`]: the incremental zstd form, independent frames per group of
+//!   entries, reused from a [`FrameCache`] when their entries did not change.
 //! - [`NewcReader`]: a streaming reader for `070701`, `070702` and RPM's stripped `07070X`.
 //! - [`decompressor`]: sniffs zstd / gzip / xz / bzip2 / plain.
 //!
@@ -22,11 +24,16 @@
 //! mtimes are clamped to `source_date_epoch` and to the `0..=u32::MAX` range of the format.
 
 mod compress;
+mod frames;
 mod newc;
 mod pack;
 mod reader;
 
 pub use compress::{FinishWrite, compressor, decompressor, pad_stream};
+pub use frames::{
+    CUT_MASK, CachedFrame, FrameCache, FrameRef, FramedStats, MAX_GROUP, MIN_GROUP, NoFrameCache,
+    frame_keys, pack_manifest_framed,
+};
 pub use newc::{EntryMeta, NewcWriter};
 pub use pack::{pack_dir, pack_manifest};
 pub use reader::{NewcEntry, NewcFormat, NewcHeader, NewcReader};

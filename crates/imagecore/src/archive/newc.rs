@@ -53,7 +53,63 @@ fn hex8(out: &mut Vec<u8>, v: u32) {
     }
 }
 
-fn pad4(n: u64) -> usize {
+/// Append the newc header of `name` to `out`: the 110-byte header, the name, its NUL and the
+/// padding that makes the body start 4-aligned, for a header starting at stream offset `at`.
+/// `m.size` must already be checked to fit 32 bits.
+pub(crate) fn push_header(out: &mut Vec<u8>, name: &[u8], m: &EntryMeta, ino: u32, at: u64) {
+    let start = out.len();
+    out.extend_from_slice(b"070701");
+    for v in [
+        ino,
+        m.mode,
+        m.uid,
+        m.gid,
+        m.nlink,
+        m.mtime,
+        m.size as u32,
+        0,
+        0,
+        m.rdev_major,
+        m.rdev_minor,
+        name.len() as u32 + 1,
+        0,
+    ] {
+        hex8(out, v);
+    }
+    out.extend_from_slice(name);
+    out.push(0);
+    let p = pad4(at + (out.len() - start) as u64);
+    out.resize(out.len() + p, 0);
+}
+
+/// The length of an entry's header (with name and padding) plus its padded body, for an entry
+/// starting 4-aligned.
+pub(crate) fn entry_len(name: &[u8], size: u64) -> u64 {
+    let h = 110 + name.len() as u64 + 1;
+    h + pad4(h) as u64 + size + pad4(size) as u64
+}
+
+/// Check what the writer refuses: a body of 4 GiB or more, an empty name, a NUL in a name, or
+/// the trailer's name.
+pub(crate) fn check_entry(name: &[u8], m: &EntryMeta, offset: u64) -> Result<(), ArchiveError> {
+    let shown = || String::from_utf8_lossy(name).into_owned();
+    if m.size > MAX_SIZE {
+        return Err(ArchiveError::TooLarge {
+            path: shown(),
+            size: m.size,
+        });
+    }
+    if name.is_empty() || name.contains(&0) || name == b"TRAILER!!!" {
+        return Err(ArchiveError::Format {
+            offset,
+            msg: format!("invalid entry name {:?}", shown()),
+        });
+    }
+    Ok(())
+}
+
+/// Body padding after `n` bytes.
+pub(crate) fn pad4(n: u64) -> usize {
     ((4 - (n % 4)) % 4) as usize
 }
 
@@ -88,47 +144,14 @@ impl<W: Write> NewcWriter<W> {
 
     fn header(&mut self, name: &[u8], m: &EntryMeta, ino: u32) -> Result<(), ArchiveError> {
         let mut h = Vec::with_capacity(110 + name.len() + 4);
-        h.extend_from_slice(b"070701");
-        let size = m.size as u32; // checked by the callers
-        for v in [
-            ino,
-            m.mode,
-            m.uid,
-            m.gid,
-            m.nlink,
-            m.mtime,
-            size,
-            0,
-            0,
-            m.rdev_major,
-            m.rdev_minor,
-            name.len() as u32 + 1,
-            0,
-        ] {
-            hex8(&mut h, v);
-        }
-        h.extend_from_slice(name);
-        h.push(0);
-        let p = pad4(self.written + h.len() as u64);
-        h.resize(h.len() + p, 0);
+        push_header(&mut h, name, m, ino, self.written);
         self.put(&h, name)
     }
 
     /// Start an entry: validate it, assign its inode number and write its header.
     fn begin(&mut self, name: &[u8], m: &EntryMeta) -> Result<(), ArchiveError> {
+        check_entry(name, m, self.written)?;
         let shown = || String::from_utf8_lossy(name).into_owned();
-        if m.size > MAX_SIZE {
-            return Err(ArchiveError::TooLarge {
-                path: shown(),
-                size: m.size,
-            });
-        }
-        if name.is_empty() || name.contains(&0) || name == b"TRAILER!!!" {
-            return Err(ArchiveError::Format {
-                offset: self.written,
-                msg: format!("invalid entry name {:?}", shown()),
-            });
-        }
         if !self.names.insert(name.to_vec()) {
             return Err(ArchiveError::Duplicate(shown()));
         }

@@ -26,18 +26,18 @@ const BATCH_FILES: usize = 512;
 /// Buffer between the newc writer and the compressor.
 const WRITE_BUF: usize = 1 << 20;
 
-enum Data {
+pub(super) enum Data {
     None,
     Bytes(Vec<u8>),
     /// Index into the caller's list of contents to open.
     Open(usize),
 }
 
-struct Item {
-    name: Vec<u8>,
-    meta: EntryMeta,
-    mtime: i64,
-    data: Data,
+pub(super) struct Item {
+    pub(super) name: Vec<u8>,
+    pub(super) meta: EntryMeta,
+    pub(super) mtime: i64,
+    pub(super) data: Data,
 }
 
 enum Fetched {
@@ -100,7 +100,7 @@ impl<W: Write> Write for CountWriter<W> {
     }
 }
 
-fn clamp_mtime(mtime: i64, sde: Option<i64>) -> u32 {
+pub(super) fn clamp_mtime(mtime: i64, sde: Option<i64>) -> u32 {
     let t = match sde {
         Some(s) => mtime.min(s),
         None => mtime,
@@ -110,7 +110,7 @@ fn clamp_mtime(mtime: i64, sde: Option<i64>) -> u32 {
 
 /// Hardlink groups: the first member (in write order) keeps the data, the others get size 0;
 /// every member records the group size as its link count.
-fn settle_links(items: &mut [Item]) {
+pub(super) fn settle_links(items: &mut [Item]) {
     let mut count: HashMap<u64, u32> = HashMap::new();
     for it in items.iter() {
         if let Some(g) = it.meta.link_group {
@@ -305,6 +305,18 @@ pub fn pack_manifest(
     out: impl Write,
     opts: &PackOptions,
 ) -> Result<PackStats, ArchiveError> {
+    let (items, blobs) = manifest_items(m)?;
+    let open = |i: usize| -> io::Result<Box<dyn Read + Send + '_>> {
+        let h = &blobs[i];
+        src.open_blob(h)
+            .map_err(|e| io::Error::new(e.kind(), format!("blob {h}: {e}")))
+    };
+    pack_items(&items, &open, out, opts)
+}
+
+/// The archive items of a sorted manifest (sockets skipped, hardlinks settled) and the blobs
+/// their `Data::Open` indexes refer to.
+pub(super) fn manifest_items(m: &Manifest) -> Result<(Vec<Item>, Vec<Hash>), ArchiveError> {
     for w in m.entries.windows(2) {
         if path_order(&w[0].path, &w[1].path) != std::cmp::Ordering::Less {
             return Err(ArchiveError::Format {
@@ -363,12 +375,7 @@ pub fn pack_manifest(
         });
     }
     settle_links(&mut items);
-    let open = |i: usize| -> io::Result<Box<dyn Read + Send + '_>> {
-        let h = &blobs[i];
-        src.open_blob(h)
-            .map_err(|e| io::Error::new(e.kind(), format!("blob {h}: {e}")))
-    };
-    pack_items(&items, &open, out, opts)
+    Ok((items, blobs))
 }
 
 /// Pack the directory `dir` (not following symlinks) with the same deterministic writer:

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::hash::Hash;
 
-use super::pack::{FLAG_ZSTD, Loc, PackRef, REC_HDR, fsync_dir, parse_record_header, read_index};
+use super::pack::{
+    FLAG_BARE, FLAG_ZSTD, Loc, PackRef, REC_HDR, fsync_dir, parse_record_header, read_index,
+};
 use super::writer::IN_MEMORY_LIMIT;
 use super::{Store, StoreError};
 
@@ -302,11 +304,19 @@ impl Store {
             what,
         };
         let f = p.handle().map_err(|e| problem(e.to_string()))?;
-        let mut hdr = [0u8; REC_HDR];
-        f.read_exact_at(&mut hdr, l.offset.saturating_sub(REC_HDR as u64))
-            .map_err(|e| problem(format!("cannot read record header: {e}")))?;
-        if parse_record_header(&hdr) != (*h, l.flags, l.raw, l.stored) {
-            return Err(problem("record header does not match the index".into()));
+        if l.flags & FLAG_BARE != 0 {
+            // a bare pack is the blob alone (no record header)
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if l.offset != 0 || l.flags & FLAG_ZSTD != 0 || l.stored != l.raw || len != l.raw {
+                return Err(problem("bare pack does not match the index".into()));
+            }
+        } else {
+            let mut hdr = [0u8; REC_HDR];
+            f.read_exact_at(&mut hdr, l.offset.saturating_sub(REC_HDR as u64))
+                .map_err(|e| problem(format!("cannot read record header: {e}")))?;
+            if parse_record_header(&hdr) != (*h, l.flags, l.raw, l.stored) {
+                return Err(problem("record header does not match the index".into()));
+            }
         }
         let actual = if l.raw <= IN_MEMORY_LIMIT {
             let data = self.read_loc(l, p).map_err(|e| problem(e.to_string()))?;

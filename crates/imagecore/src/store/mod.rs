@@ -8,6 +8,8 @@
 //!   Blobs are stored raw by default; [`Store::set_compression`] (or `OSIMAGE_STORE_COMPRESS=1`)
 //!   stores them as zstd-1 frames when that saves at least 10 %. Raw blobs of 1 MiB and more
 //!   start block-aligned, so `copy_file_range` can reflink them on btrfs/xfs.
+//!   Large artifacts streamed in with [`Store::blob_writer`] are *bare* packs (the file is the
+//!   blob alone), which [`Store::link_blob`] can hard-link out of the store.
 //! - `outputs/<key>.json`: step outputs by node key, written only after every blob they
 //!   reference is durable.
 //! - `records/<name>`: small named records (e.g. the last build's node keys per spec).
@@ -23,6 +25,7 @@ mod gc;
 mod lock;
 mod outputs;
 pub(crate) mod pack;
+mod stream;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +37,7 @@ use crate::hash::Hash;
 pub use gc::{GcReport, VerifyReport};
 pub use lock::StoreLock;
 pub use outputs::OutputInfo;
+pub use stream::BlobWriter;
 
 use pack::PackSet;
 use writer::PackWriter;

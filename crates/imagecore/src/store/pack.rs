@@ -7,6 +7,9 @@
 //! renamed into place, then the directory is fsynced. Only packs with an index are ever read:
 //! a pack without one (a crashed writer) is ignored and removed once its owner is gone.
 //!
+//! A *bare* pack (index flag `FLAG_BARE`) is the exception: the file is one raw blob and
+//! nothing else, so it can be hard-linked out of the store (see `store/stream.rs`).
+//!
 //! An index is `IDX_MAGIC`, `count(8)`, `pack_len(8)`, then `count` entries
 //! `hash(32) offset(8) stored(8) raw(8) flags(1)` (offset = start of the data, after the record
 //! header), then the blake3 of everything before it.
@@ -28,6 +31,9 @@ pub(crate) const IDX_MAGIC: &[u8; 8] = b"OSIDX1\n\0";
 pub(crate) const REC_HDR: usize = 32 + 1 + 8 + 8;
 /// Blob is a zstd frame.
 pub(crate) const FLAG_ZSTD: u8 = 1;
+/// The pack file holds this blob alone, raw, from offset 0, with no magic nor record header
+/// (written by [`super::BlobWriter`], so it can be hard-linked out of the store).
+pub(crate) const FLAG_BARE: u8 = 2;
 const IDX_ENTRY: usize = 32 + 8 + 8 + 8 + 1;
 
 /// Where a blob lives.

@@ -7,8 +7,7 @@ use std::os::unix::fs::FileExt;
 use crate::hash::Hash;
 
 use super::pack::{
-    FLAG_ZSTD, Loc, PACK_MAGIC, PackSet, REC_HDR, atomic_write, encode_index, fsync_dir,
-    record_header,
+    FLAG_ZSTD, Loc, PACK_MAGIC, PackSet, REC_HDR, atomic_write, encode_index, record_header,
 };
 use super::{Store, StoreError};
 
@@ -301,19 +300,6 @@ impl Store {
             data_start - REC_HDR as u64,
         )
         .map_err(io)?;
-        // Register under the writer lock so a concurrent put of the same blob dedups.
-        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if self.with_index(|s| s.map.contains_key(&h))? {
-            drop(file);
-            let _ = std::fs::remove_file(tmp);
-            return Ok((h, raw));
-        }
-        file.sync_all().map_err(io)?;
-        drop(file);
-        let name = self.new_pack_name();
-        let pack_path = self.packs_dir.join(format!("{name}.pack"));
-        std::fs::rename(tmp, &pack_path).map_err(|e| StoreError::io(&pack_path, e))?;
-        fsync_dir(&self.packs_dir)?;
         let loc = Loc {
             pack: 0,
             offset: data_start,
@@ -321,14 +307,7 @@ impl Store {
             raw,
             flags,
         };
-        let idx = encode_index(&[(h, loc)], end);
-        let idx_path = self.packs_dir.join(format!("{name}.idx"));
-        atomic_write(&self.tmp_path("idx"), &idx_path, &idx)?;
-        let dir = self.packs_dir.clone();
-        self.with_index_mut(|s| {
-            let id = s.add_pack(&dir, &name);
-            s.map.insert(h, Loc { pack: id, ..loc });
-        })?;
+        self.install_single(tmp, file, h, loc, end)?;
         Ok((h, raw))
     }
 
@@ -341,7 +320,8 @@ impl Store {
         src_path: &std::path::Path,
     ) -> Result<(), StoreError> {
         let stored = super::pack::read_at(src, src_path, loc.offset, loc.stored)?;
-        self.append(h, loc.raw, loc.flags, &stored)
+        // into a shared pack: no longer bare
+        self.append(h, loc.raw, loc.flags & !super::pack::FLAG_BARE, &stored)
     }
 }
 
