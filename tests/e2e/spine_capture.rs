@@ -354,4 +354,13 @@ fn postinstall_on_overlay_equals_postinstall_on_a_copy() {
     let co = t2.path().join("c/checkouts").join(&checkouts[0]);
     assert!(co.join("etc/empty").exists());
     assert!(!co.join("opt/app").exists());
+    // checkouts are derived data: gc drops them
+    let o = osimage(&["cache", "gc", "--cache-dir", "c"], t2.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 checkouts removed"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!co.exists());
 }

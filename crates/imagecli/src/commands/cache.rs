@@ -116,7 +116,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<i32> {
             }
             let r = store.gc(&keys)?;
             println!(
-                "outputs: {} kept, {} removed; blobs: {} kept, {} removed; packs {} -> {}; {} -> {}",
+                "outputs: {} kept, {} removed; blobs: {} kept, {} removed; packs {} -> {}; {} -> {}; {} checkouts removed",
                 r.outputs_kept,
                 r.outputs_removed,
                 r.blobs_kept,
@@ -124,7 +124,8 @@ pub fn run(args: CacheArgs) -> anyhow::Result<i32> {
                 r.packs_before,
                 r.packs_after,
                 human(r.bytes_before),
-                human(r.bytes_after)
+                human(r.bytes_after),
+                r.checkouts_removed
             );
             Ok(0)
         }

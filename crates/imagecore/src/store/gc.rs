@@ -43,6 +43,8 @@ pub struct GcReport {
     pub bytes_before: u64,
     /// Bytes of pack files and indexes after.
     pub bytes_after: u64,
+    /// Postinstall checkouts (`checkouts/`, derived data, rebuilt on demand) removed.
+    pub checkouts_removed: usize,
 }
 
 /// One problem `verify` found.
@@ -234,6 +236,16 @@ impl Store {
         rep.packs_after = n_packs;
         rep.blobs_kept = n_blobs;
         rep.bytes_after = bytes;
+        // materialised trees under overlays (crate::tree::overlay) are derived from manifests:
+        // drop them whole; the next postinstall run checks its parent out again
+        let co = self.dir.join("checkouts");
+        if let Ok(rd) = std::fs::read_dir(&co) {
+            for e in rd.flatten() {
+                if std::fs::remove_dir_all(e.path()).is_ok() {
+                    rep.checkouts_removed += 1;
+                }
+            }
+        }
         Ok(rep)
     }
 

@@ -13,6 +13,8 @@
 //! - `outputs/<key>.json`: step outputs by node key, written only after every blob they
 //!   reference is durable.
 //! - `records/<name>`: small named records (e.g. the last build's node keys per spec).
+//! - `checkouts/<manifest id>/`: read-only materialised trees that postinstall overlays sit on
+//!   ([`crate::tree::overlay`]); derived data, removed by `gc`.
 //! - `tmp/`: staging files, named after the writing process; stale ones are removed at open.
 //!
 //! Crash safety: every file that a reader trusts appears by an atomic rename after its content
