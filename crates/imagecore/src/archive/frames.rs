@@ -277,7 +277,7 @@ pub fn pack_manifest_framed(
         sde: source_date_epoch,
         level,
     };
-    let mut cw = Counter { inner: out, n: 0 };
+    let mut cw = super::pack::CountWriter { inner: out, n: 0 };
     let mut stats = FramedStats::default();
     let mut i = 0;
     while i < groups.len() {
@@ -356,22 +356,6 @@ pub fn pack_manifest_framed(
 fn write_frame(w: &mut impl Write, f: &[u8]) -> Result<(), ArchiveError> {
     w.write_all(f)
         .map_err(|e| ArchiveError::io("writing the archive", e))
-}
-
-struct Counter<W> {
-    inner: W,
-    n: u64,
-}
-
-impl<W: Write> Write for Counter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let k = self.inner.write(buf)?;
-        self.n += k as u64;
-        Ok(k)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 struct Ctx<'a> {

@@ -84,9 +84,10 @@ impl Write for ChannelWriter {
     }
 }
 
-struct CountWriter<W> {
-    inner: W,
-    n: u64,
+/// A writer that counts the bytes passed through it.
+pub(crate) struct CountWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) n: u64,
 }
 
 impl<W: Write> Write for CountWriter<W> {
