@@ -93,6 +93,30 @@ fn kerneldir_kernel_wins_by_rpm_order_and_boots() {
         "modules come from the kerneldir kernel: {}",
         sel.meta["module_list"]
     );
+    // the kerneldir kernel is installed into the image too (as xCAT does): its .ko.xz modules
+    // replace the pkglist kernel's plain .ko ones, and its vmlinuz is in /boot
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("zstd -dc out/rootimg.cpio.zst | cpio -t --quiet")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        listing.lines().any(|l| l.ends_with("/virtio_net.ko.xz")),
+        "image lacks the kerneldir kernel's modules"
+    );
+    assert!(
+        !listing.lines().any(|l| l.ends_with("/virtio_net.ko")),
+        "the pkglist kernel's modules were not replaced"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l == format!("boot/vmlinuz-{}", md.kver)),
+        "no boot/vmlinuz-{} in the image",
+        md.kver
+    );
     // the exported kernel is the vmlinuz of the chosen package
     let x = tempfile::tempdir().unwrap();
     let st = Command::new("bash")

@@ -170,7 +170,16 @@ pub fn compile(spec: &Spec) -> Result<Graph, Error> {
     };
 
     // --- customisation, in xCAT's order
-    tree = g.add("files", Box::new(steps::files::Files::new(spec)), &[tree]);
+    // a kerneldir kernel is installed into the image here (xCAT installs it into the rootimg)
+    let mut files_parents = vec![tree];
+    if spec.kernel.as_ref().is_some_and(|k| k.kerneldir.is_some()) {
+        files_parents.extend(kernel);
+    }
+    tree = g.add(
+        "files",
+        Box::new(steps::files::Files::new(spec)),
+        &files_parents,
+    );
     if !spec.image.postinstall.is_empty() {
         let mut parents = vec![tree];
         parents.extend(kernel);

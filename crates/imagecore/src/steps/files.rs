@@ -125,7 +125,8 @@ impl Step for Files {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: a kerneldir kernel is installed into the image
+        2
     }
 
     fn inputs(&self) -> Result<Inputs, Error> {
@@ -139,8 +140,22 @@ impl Step for Files {
         Ok(i)
     }
 
+    /// Parents: the tree, then (with `kerneldir`) the kernel node, whose unpacked kernel
+    /// packages are installed into the image as xCAT's genimage does: its module tree replaces
+    /// the image's for that version, and its `boot/` files are added.
     fn run(&self, ctx: &StepCtx<'_>, parents: &[&Output]) -> Result<Output, Error> {
-        let mut m = super::util::parent_tree(ctx, parents)?;
+        let mut m = super::util::parent_tree(ctx, &parents[..parents.len().min(1)])?;
+        if let Some(k) = parents.get(1)
+            && let (Some(kt), Some(kver)) = (k.tree, k.meta.get("kernel_version"))
+        {
+            let km = ctx.store.get_manifest(&kt)?;
+            super::initrd::select::overlay_kernel(&mut m, &km, kver);
+            for e in km.entries.iter().filter(|e| e.path.starts_with("boot/")) {
+                let mut e = e.clone();
+                e.path = super::initrd::select::canonical(&m, &e.path);
+                m.insert(e);
+            }
+        }
         self.apply(ctx.store, &mut m)?;
         super::util::tree_output(ctx.store, &m)
     }

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 
 #[path = "initrd_select.rs"]
-mod select;
+pub(crate) mod select;
 
 use crate::boot::{InitrdOptions, KernelChoice, default_netdrivers, module_closure, pack_initrd};
 use crate::error::Error;
