@@ -334,42 +334,18 @@ impl FrameCache for FrameTable<'_> {
 /// Export by hard link from the store (no copy, no second write) when possible: same
 /// filesystem and a bare archive blob. Returns false when the caller must copy.
 fn link_export(store: &Store, blob: &Hash, dest: &Path) -> Result<bool, Error> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let side = dir.join(format!(".{name}.osimage"));
-    let record = |meta: &std::fs::Metadata| {
-        let mtime = filetime::FileTime::from_last_modification_time(meta);
-        format!(
-            "{blob} {} {}.{}",
-            meta.len(),
-            mtime.unix_seconds(),
-            mtime.nanoseconds()
-        )
-    };
-    if let (Ok(meta), Ok(rec)) = (std::fs::metadata(dest), std::fs::read_to_string(&side))
-        && rec.trim() == record(&meta)
-    {
+    let t = super::util::ExportTarget::new(dest)?;
+    if t.holds(blob) {
         return Ok(true); // already exported
     }
-    let tmp = dir.join(format!(".{name}.link-{}", std::process::id()));
+    let tmp = t
+        .dir
+        .join(format!(".{}.link-{}", t.name, std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     if !store.link_blob(blob, &tmp)? {
         return Ok(false);
     }
-    // the sidecar record first goes away: it must never describe another file
-    let _ = std::fs::remove_file(&side);
-    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-    // (rename does nothing when both names already link the same file)
-    let _ = std::fs::remove_file(&tmp);
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    let meta = std::fs::metadata(dest).map_err(|e| Error::io(dest, e))?;
-    std::fs::write(&side, format!("{}\n", record(&meta))).map_err(|e| Error::io(&side, e))?;
+    t.publish(&tmp, blob)?;
     Ok(true)
 }
 

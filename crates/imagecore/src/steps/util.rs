@@ -55,46 +55,89 @@ pub fn replace_dir_with_tree(store: &Store, id: &Hash, dir: &Path) -> Result<(),
     Ok(())
 }
 
-/// Write blob `h` to `dest` atomically (temp file in the same directory, fsync, rename), unless
-/// `dest` already holds exactly that content (checked by a sidecar record of hash, size and
-/// mtime, then confirmed by size).
-pub fn export_blob(store: &Store, h: &Hash, dest: &Path) -> Result<bool, Error> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let side = dir.join(format!(".{name}.osimage"));
-    if let (Ok(meta), Ok(rec)) = (std::fs::metadata(dest), std::fs::read_to_string(&side)) {
-        let mtime = filetime::FileTime::from_last_modification_time(&meta);
-        let want = format!(
+/// An exported file in `rootimgdir` and its sidecar record (`.<name>.osimage`: blob hash, size
+/// and mtime), which lets a rebuild skip an export whose file still holds that blob.
+pub(crate) struct ExportTarget<'a> {
+    /// The exported file.
+    pub dest: &'a Path,
+    /// Its directory (created by [`ExportTarget::new`]).
+    pub dir: PathBuf,
+    /// Its file name.
+    pub name: String,
+    side: PathBuf,
+}
+
+impl<'a> ExportTarget<'a> {
+    /// Create `dest`'s directory.
+    pub fn new(dest: &'a Path) -> Result<ExportTarget<'a>, Error> {
+        let dir = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let side = dir.join(format!(".{name}.osimage"));
+        Ok(ExportTarget {
+            dest,
+            dir,
+            name,
+            side,
+        })
+    }
+
+    fn record(h: &Hash, meta: &std::fs::Metadata) -> String {
+        let mtime = filetime::FileTime::from_last_modification_time(meta);
+        format!(
             "{h} {} {}.{}",
             meta.len(),
             mtime.unix_seconds(),
             mtime.nanoseconds()
-        );
-        if rec.trim() == want {
-            return Ok(false);
+        )
+    }
+
+    /// True when `dest` still is the file recorded as holding blob `h`.
+    pub fn holds(&self, h: &Hash) -> bool {
+        match (
+            std::fs::metadata(self.dest),
+            std::fs::read_to_string(&self.side),
+        ) {
+            (Ok(meta), Ok(rec)) => rec.trim() == Self::record(h, &meta),
+            _ => false,
         }
     }
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+
+    /// Put `tmp` (complete, in the same directory) in place: the old record goes first (it
+    /// must never describe another file), then the rename, the directory fsync and the new
+    /// record.
+    pub fn publish(&self, tmp: &Path, h: &Hash) -> Result<(), Error> {
+        let _ = std::fs::remove_file(&self.side);
+        std::fs::rename(tmp, self.dest).map_err(|e| Error::io(self.dest, e))?;
+        // (rename does nothing when both names already link the same file)
+        let _ = std::fs::remove_file(tmp);
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        let meta = std::fs::metadata(self.dest).map_err(|e| Error::io(self.dest, e))?;
+        std::fs::write(&self.side, format!("{}\n", Self::record(h, &meta)))
+            .map_err(|e| Error::io(&self.side, e))
+    }
+}
+
+/// Write blob `h` to `dest` atomically (temp file in the same directory, fsync, rename), unless
+/// `dest` already holds exactly that content (its [`ExportTarget`] record). Returns whether it
+/// wrote.
+pub fn export_blob(store: &Store, h: &Hash, dest: &Path) -> Result<bool, Error> {
+    let t = ExportTarget::new(dest)?;
+    if t.holds(h) {
+        return Ok(false);
+    }
+    let tmp = t
+        .dir
+        .join(format!(".{}.tmp-{}", t.name, std::process::id()));
     store.blob_to_file(h, &tmp)?;
     let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    let meta = std::fs::metadata(dest).map_err(|e| Error::io(dest, e))?;
-    let mtime = filetime::FileTime::from_last_modification_time(&meta);
-    let rec = format!(
-        "{h} {} {}.{}\n",
-        meta.len(),
-        mtime.unix_seconds(),
-        mtime.nanoseconds()
-    );
-    std::fs::write(&side, rec).map_err(|e| Error::io(&side, e))?;
+    t.publish(&tmp, h)?;
     Ok(true)
 }
 
