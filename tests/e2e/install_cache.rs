@@ -11,8 +11,6 @@ use imagecore::install::{
 use imagecore::store::Store;
 use imagecore::tree::{Kind, Manifest, scan, scan_with_stats};
 use osimage_e2e::install::{FILESYSTEM, PLUGIN, SVC, rpmbuild};
-use osimage_e2e::require;
-use osimage_e2e::tools::{have, is_root};
 
 /// A %post that rewrites its own file in place: same size, mtime put back.
 const EDIT: &str = r#"
@@ -64,18 +62,11 @@ fn comparable(m: &Manifest) -> Vec<(String, Kind, u32, u32, u32)> {
 
 #[test]
 fn stage_cache_and_manifest_from_placement() {
-    require!(
-        is_root(),
-        "needs root (scriptlets: chroot, mount namespace)"
-    );
-    require!(
-        have("rpmbuild") && have("sha256sum"),
-        "rpmbuild/sha256sum not installed"
-    );
-    require!(
-        Path::new("/bin/busybox").exists(),
-        "static busybox not installed"
-    );
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(
+        true,
+        &["rpmbuild", "sha256sum"],
+        true
+    ));
     let t = tempfile::tempdir().unwrap();
     let top = t.path().join("build");
     let mut rpms: Vec<PathBuf> = rpmbuild(&top, "mini-filesystem", FILESYSTEM);

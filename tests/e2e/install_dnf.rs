@@ -7,8 +7,6 @@ use std::process::Command;
 
 use imagecore::install::{InstallOptions, ScriptletMode, install_packages};
 use osimage_e2e::install::{FILESYSTEM, PLUGIN, SVC, diff, now, rpm, rpmbuild, snapshot};
-use osimage_e2e::require;
-use osimage_e2e::tools::{have, is_root};
 
 const DNF_LEFTOVERS: &[&str] = &[
     "var/lib/rpm",
@@ -54,15 +52,11 @@ fn dnf_install(repo: &Path, root: &Path, work: &Path, pkgs: &[&str]) {
 
 #[test]
 fn full_install_matches_dnf_installroot() {
-    require!(is_root(), "needs root (chroot, mount namespace, chown)");
-    require!(
-        have("dnf") && have("rpmbuild") && have("createrepo_c") && have("rpm"),
-        "dnf/rpmbuild/createrepo_c/rpm not installed"
-    );
-    require!(
-        Path::new("/bin/busybox").exists(),
-        "static busybox not installed"
-    );
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(
+        true,
+        &["dnf", "rpmbuild", "createrepo_c", "rpm"],
+        true
+    ));
     let t = tempfile::tempdir().unwrap();
     let top = t.path().join("build");
     let mut rpms: Vec<PathBuf> = rpmbuild(&top, "mini-filesystem", FILESYSTEM);

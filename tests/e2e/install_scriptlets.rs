@@ -8,8 +8,6 @@ use imagecore::install::{InstallOptions, ScriptletMode, install_packages};
 use osimage_e2e::install::{
     FILESYSTEM, PLUGIN, SVC, diff, now, rpm, rpm_install, rpmbuild, snapshot,
 };
-use osimage_e2e::require;
-use osimage_e2e::tools::{have, is_root};
 
 fn mounts() -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -21,15 +19,7 @@ fn mounts() -> Vec<String> {
 
 #[test]
 fn scriptlets_match_rpm_and_leave_no_mounts() {
-    require!(is_root(), "needs root (chroot, mount namespace)");
-    require!(
-        have("rpm") && have("rpmbuild"),
-        "rpm/rpmbuild not installed"
-    );
-    require!(
-        std::path::Path::new("/bin/busybox").exists(),
-        "static busybox not installed"
-    );
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(true, &["rpm", "rpmbuild"], true));
     let t = tempfile::tempdir().unwrap();
     let top = t.path().join("build");
     let mut rpms: Vec<PathBuf> = rpmbuild(&top, "mini-filesystem", FILESYSTEM);
@@ -101,15 +91,7 @@ fn scriptlets_match_rpm_and_leave_no_mounts() {
 
 #[test]
 fn triggers_of_previously_installed_packages_fire() {
-    require!(is_root(), "needs root (chroot, mount namespace)");
-    require!(
-        have("rpm") && have("rpmbuild"),
-        "rpm/rpmbuild not installed"
-    );
-    require!(
-        std::path::Path::new("/bin/busybox").exists(),
-        "static busybox not installed"
-    );
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(true, &["rpm", "rpmbuild"], true));
     let t = tempfile::tempdir().unwrap();
     let top = t.path().join("build");
     let mut base: Vec<PathBuf> = rpmbuild(&top, "mini-filesystem", FILESYSTEM);

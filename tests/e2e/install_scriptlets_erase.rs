@@ -5,8 +5,6 @@
 //! arguments must equal rpm's.
 
 use osimage_e2e::install::{FILESYSTEM, diff, now, rpm, rpm_install, rpmbuild, snapshot};
-use osimage_e2e::require;
-use osimage_e2e::tools::{have, is_root};
 
 use imagecore::install::{InstallOptions, ScriptletMode, erase_packages, install_packages};
 
@@ -73,15 +71,7 @@ echo "target own triggerun $1 $2" >> {LOG}
 
 #[test]
 fn erase_triggers_match_rpm_e() {
-    require!(is_root(), "needs root (chroot, mount namespace)");
-    require!(
-        have("rpm") && have("rpmbuild"),
-        "rpm/rpmbuild not installed"
-    );
-    require!(
-        std::path::Path::new("/bin/busybox").exists(),
-        "static busybox not installed"
-    );
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(true, &["rpm", "rpmbuild"], true));
     let t = tempfile::tempdir().unwrap();
     let top = t.path().join("build");
     let mut rpms = rpmbuild(&top, "mini-filesystem", FILESYSTEM);

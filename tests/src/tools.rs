@@ -47,3 +47,32 @@ macro_rules! require {
         }
     };
 }
+
+/// What a test needs: root (`chroot`, mount namespaces), these tools on `PATH`, and the static
+/// busybox scriptlets run with. `Err` says what is missing (for [`require_all!`]).
+pub fn needs(root: bool, tools: &[&str], busybox: bool) -> Result<(), String> {
+    let mut missing: Vec<String> = Vec::new();
+    if root && !is_root() {
+        missing.push("root (id -u is not 0)".into());
+    }
+    missing.extend(tools.iter().filter(|t| !have(t)).map(|t| t.to_string()));
+    if busybox && !std::path::Path::new("/bin/busybox").exists() {
+        missing.push("static busybox (/bin/busybox)".into());
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("needs {}", missing.join(", ")))
+    }
+}
+
+/// Skip the test (printing `SKIPPED: why`) unless `needs(...)` is `Ok`.
+#[macro_export]
+macro_rules! require_all {
+    ($needs:expr) => {
+        if let Err(why) = $needs {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+}
