@@ -67,21 +67,10 @@ fn spec_build_boots_under_qemu() {
         "./boot*\n./usr/lib/modules/*/kernel*\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("spec.toml"),
-        r#"[osimage]
-name = "bootme"
-osvers = "rocky9.4"
-arch = "x86_64"
-profile = "compute"
-
-[repos]
-pkgdir = ["repo"]
-
-[packages]
-pkglist = ["compute.pkglist"]
-
-[kernel]
+    osimage_e2e::specfile::write_repo_spec(
+        dir,
+        "bootme",
+        r#"[kernel]
 netdrivers = ["virtio_net"]
 rootlimit = "80%"
 

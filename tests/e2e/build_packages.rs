@@ -64,26 +64,9 @@ fn package_image_matches_dnf_installroot() {
         "# base\ndemo-app\n#NEW_INSTALL_LIST#\ndemo-docs\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("spec.toml"),
-        r#"[osimage]
-name = "pkgs"
-osvers = "rocky9.4"
-arch = "x86_64"
-profile = "compute"
-
-[repos]
-pkgdir = ["repo"]
-
-[packages]
-pkglist = ["compute.pkglist"]
-
-[image]
-rootimgdir = "out"
-"#,
-    )
-    .unwrap();
-    let spec = dir.join("spec.toml");
+    let spec =
+        osimage_e2e::specfile::write_repo_spec(dir, "pkgs", "[image]\nrootimgdir = \"out\"\n")
+            .unwrap();
     let spec_s = spec.to_str().unwrap();
 
     // lock: the same NEVRA set dnf chooses

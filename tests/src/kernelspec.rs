@@ -152,28 +152,11 @@ pub fn write_spec_dir(
     }
     std::fs::write(dir.join("compute.pkglist"), pkgs)?;
     write_postinstall(dir, stamp)?;
-    std::fs::write(
-        dir.join("spec.toml"),
-        format!(
-            r#"[osimage]
-name = "kernelspec"
-osvers = "rocky9.4"
-arch = "x86_64"
-profile = "compute"
-
-[repos]
-pkgdir = ["repo"]
-
-[packages]
-pkglist = ["compute.pkglist"]
-
-[kernel]
-{kernel_lines}
-
-[image]
-rootimgdir = "out"
-postinstall = ["compute.postinstall"]
-"#
+    crate::specfile::write_repo_spec(
+        dir,
+        "kernelspec",
+        &format!(
+            "[kernel]\n{kernel_lines}\n\n[image]\nrootimgdir = \"out\"\npostinstall = [\"compute.postinstall\"]\n"
         ),
     )?;
     Ok(())

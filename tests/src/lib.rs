@@ -10,6 +10,7 @@ pub mod oracle;
 pub mod rpmbuild;
 pub mod signing;
 pub mod solve;
+pub mod specfile;
 pub mod spine;
 pub mod tools;
 pub mod trees;
