@@ -374,3 +374,109 @@ fn upgrade_matches_rpm_u() {
     assert_eq!(vu, vo, "rpm -Va differs (ours left)");
     assert!(vu.contains("/etc/app/noreplace.conf"), "{vu}");
 }
+
+/// `#NEW_INSTALL_LIST#` passes through the solver and `install_lock`: base, then v1 with the
+/// watchers, then v2 (an upgrade of packages of an earlier pass) — each pass's effect
+/// log, the tree and the rpmdb equal real rpm's (`rpm -i --noorder` in the lock's order for the
+/// installs, `rpm -U` for the upgrade).
+#[test]
+fn upgrade_across_passes_matches_rpm_u() {
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(
+        true,
+        &["rpm", "rpmbuild", "createrepo_c"],
+        true
+    ));
+    use imagecore::solve::{PassRequest, SolveRequest, solve};
+    let f = fixture();
+    let repo = f.dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for p in std::iter::once(&f.fs).chain(&f.v1).chain(&f.v2) {
+        std::fs::copy(p, repo.join(p.file_name().unwrap())).unwrap();
+    }
+    osimage_e2e::rpmbuild::createrepo_c(&repo, None).unwrap();
+    let index = imagecore::repo::load_repo(&repo, "test").unwrap();
+    let pass = |names: &[&str]| PassRequest {
+        install: names.iter().map(|s| s.to_string()).collect(),
+        remove: vec![],
+    };
+    let lock = solve(&SolveRequest {
+        repos: std::slice::from_ref(&index),
+        arch: "x86_64".into(),
+        passes: vec![
+            pass(&["mini-filesystem"]),
+            pass(&["app-1", "app-extra-1", "legacy", "prio", "watcher"]),
+            pass(&["app-2", "app-extra-2"]),
+        ],
+        weak_deps: false,
+        multilib: false,
+        excludes: vec![],
+    })
+    .unwrap();
+    let files = |i: usize| -> Vec<String> {
+        lock.passes[i]
+            .packages
+            .iter()
+            .map(|p| repo.join(&p.location).to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(lock.passes[2].packages.len(), 2, "{:?}", lock.passes[2]);
+    assert!(
+        lock.passes[2]
+            .upgraded
+            .iter()
+            .any(|n| n.starts_with("app-1-")),
+        "{:?}",
+        lock.passes[2]
+    );
+    let (o, u) = (f.dir.join("oracle"), f.dir.join("ours"));
+    std::fs::create_dir_all(&o).unwrap();
+    let started = now();
+    let mut o_logs = Vec::new();
+    for (i, how) in [(0, "-i"), (1, "-i"), (2, "-U")] {
+        let mut args: Vec<String> = vec![how.into(), "--nosignature".into()];
+        let mut fs = files(i);
+        if how == "-i" {
+            args.push("--noorder".into());
+        } else {
+            fs.reverse(); // rpm's tsort queues independent packages last-added first
+        }
+        args.extend(fs);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, e) = rpm(&o, &a);
+        assert!(ok, "rpm {how} (pass {i}): {e}");
+        o_logs.push(read_log(&o));
+    }
+    let mut u_logs = Vec::new();
+    let mut opts = opts();
+    opts.nodeps = false;
+    for i in 0..3 {
+        imagecore::steps::install::install_lock(
+            "install",
+            &u,
+            &lock,
+            i..i + 1,
+            &[index.clone()],
+            &opts,
+            None,
+        )
+        .unwrap();
+        u_logs.push(read_log(&u));
+    }
+    for i in 0..3 {
+        assert_eq!(
+            u_logs[i], o_logs[i],
+            "log after pass {i} differs (ours left)"
+        );
+    }
+    assert!(u_logs[2].contains("app-1 postun 1"), "{}", u_logs[2]);
+    assert!(u_logs[2].contains("app-extra-1 postun 1"), "{}", u_logs[2]);
+    let ignore = ["var/lib/rpm", "var/tmp", "proc", "sys", "dev"];
+    let d = diff(&snapshot(&o, &ignore), &snapshot(&u, &ignore), started);
+    assert!(
+        d.is_empty(),
+        "trees differ after the passes:\n{}",
+        d.join("\n")
+    );
+    assert_eq!(qa(&u), qa(&o));
+    assert_eq!(verify(&u), verify(&o), "rpm -Va differs (ours left)");
+}

@@ -58,10 +58,10 @@ impl<'a> Placer<'a> {
     }
 
     /// An upgrade: `old` maps the paths of the packages being replaced to their header
-    /// digests, for rpm's `%config` rules (on-disk file unchanged from the old package:
-    /// replaced; old and new digests equal: the on-disk file is kept as is; else the
-    /// modified file is saved as `.rpmsave`, or with `%config(noreplace)` the new one is
-    /// created as `.rpmnew`).
+    /// digests, for rpm's `%config` rules: an on-disk file unchanged from the old package is
+    /// replaced; a modified one is kept as it is when the old and new digests are equal, else
+    /// saved as `.rpmsave` (or, with `%config(noreplace)`, the new one is created as
+    /// `.rpmnew`).
     pub fn replacing(mut self, old: &'a HashMap<String, String>) -> Self {
         self.old = Some(old);
         self
@@ -215,8 +215,12 @@ impl<'a> Placer<'a> {
                     {
                         let disk = file_digest(&dest, f.digest.len()).ok();
                         let old = self.old.and_then(|o| o.get(&f.path));
-                        if old == Some(&f.digest) && inode_count.get(&f.inode) <= Some(&1) {
-                            // unchanged between versions: the file on disk stays as it is
+                        if old == Some(&f.digest)
+                            && disk.as_ref() != old
+                            && inode_count.get(&f.inode) <= Some(&1)
+                        {
+                            // modified on disk but unchanged between versions: the file on
+                            // disk stays as it is (an unmodified one is replaced, as rpm does)
                             continue;
                         }
                         if disk.as_deref() != Some(f.digest.as_str()) && disk.as_ref() != old {
