@@ -26,6 +26,7 @@ mod install_hostile;
 mod install_lua;
 mod install_scriptlets;
 mod install_scriptlets_erase;
+mod install_upgrade;
 mod lock_cli;
 mod pack_rpm;
 mod repo_read;

@@ -20,6 +20,7 @@ mod deps;
 mod erase;
 mod erase_triggers;
 pub mod gpg;
+mod live;
 mod lua;
 mod package;
 mod place;
@@ -29,13 +30,14 @@ pub mod safepath;
 pub mod scriptlet;
 mod stage;
 mod stagecache;
+mod trans_triggers;
 mod transaction;
 mod triggers;
 pub mod users;
 
 use std::path::PathBuf;
 
-pub use erase::erase_packages;
+pub use erase::{erase_nevras, erase_packages};
 pub use stagecache::STAGE_VERSION;
 pub(crate) use transaction::cpu_secs;
 pub use transaction::{install_packages, install_with_store};

@@ -23,6 +23,7 @@ pub struct Placer<'a> {
     warnings: &'a mut Vec<String>,
     dirs: HashMap<String, PathBuf>,
     placed: Vec<(PathBuf, crate::hash::Hash)>,
+    old: Option<&'a HashMap<String, String>>,
 }
 
 fn split(rel: &str) -> (&str, &str) {
@@ -32,7 +33,9 @@ fn split(rel: &str) -> (&str, &str) {
     }
 }
 
-fn sha_or_md5(path: &Path, hex_len: usize) -> io::Result<String> {
+/// The digest of the file at `path` in the algorithm of a header digest of `hex_len` hex
+/// characters (32: md5, else sha256).
+pub(crate) fn file_digest(path: &Path, hex_len: usize) -> io::Result<String> {
     use sha2::Digest;
     let data = std::fs::read(path)?;
     Ok(match hex_len {
@@ -50,7 +53,18 @@ impl<'a> Placer<'a> {
             warnings,
             dirs: HashMap::new(),
             placed: Vec::new(),
+            old: None,
         }
+    }
+
+    /// An upgrade: `old` maps the paths of the packages being replaced to their header
+    /// digests, for rpm's `%config` rules: an on-disk file unchanged from the old package is
+    /// replaced; a modified one is kept as it is when the old and new digests are equal, else
+    /// saved as `.rpmsave` (or, with `%config(noreplace)`, the new one is created as
+    /// `.rpmnew`).
+    pub fn replacing(mut self, old: &'a HashMap<String, String>) -> Self {
+        self.old = Some(old);
+        self
     }
 
     /// The regular files placed (real paths inside the root) with their content blobs, when
@@ -198,18 +212,29 @@ impl<'a> Placer<'a> {
                         && !f.digest.is_empty()
                         && let Ok(md) = std::fs::symlink_metadata(&dest)
                         && md.is_file()
-                        && sha_or_md5(&dest, f.digest.len()).ok().as_deref()
-                            != Some(f.digest.as_str())
                     {
-                        if f.flags.contains(FileFlags::NOREPLACE) {
-                            target = parent.join(format!("{base}.rpmnew"));
-                            self.warnings
-                                .push(format!("{} created as {}.rpmnew", f.path, f.path));
-                        } else {
-                            let save = parent.join(format!("{base}.rpmorig"));
-                            std::fs::rename(&dest, &save).map_err(self.io(&f.rel))?;
-                            self.warnings
-                                .push(format!("{} saved as {}.rpmorig", f.path, f.path));
+                        let disk = file_digest(&dest, f.digest.len()).ok();
+                        let old = self.old.and_then(|o| o.get(&f.path));
+                        if old == Some(&f.digest)
+                            && disk.as_ref() != old
+                            && inode_count.get(&f.inode) <= Some(&1)
+                        {
+                            // modified on disk but unchanged between versions: the file on
+                            // disk stays as it is (an unmodified one is replaced, as rpm does)
+                            continue;
+                        }
+                        if disk.as_deref() != Some(f.digest.as_str()) && disk.as_ref() != old {
+                            let suffix = if old.is_some() { "rpmsave" } else { "rpmorig" };
+                            if f.flags.contains(FileFlags::NOREPLACE) {
+                                target = parent.join(format!("{base}.rpmnew"));
+                                self.warnings
+                                    .push(format!("{} created as {}.rpmnew", f.path, f.path));
+                            } else {
+                                let save = parent.join(format!("{base}.{suffix}"));
+                                std::fs::rename(&dest, &save).map_err(self.io(&f.rel))?;
+                                self.warnings
+                                    .push(format!("{} saved as {}.{suffix}", f.path, f.path));
+                            }
                         }
                     }
                     let blob = match data_idx {

@@ -1,10 +1,16 @@
-//! The install transaction: verify + stage in parallel, then %pretrans, per package (%pre,
-//! place files, %post, file triggers), %posttrans and transaction file triggers, then rpmdb.
+//! The install transaction, in rpm 4.18's order (`rpm -U`): verify + stage in parallel, then
+//! `%pretrans`, `%transfiletriggerun`, per new package (`%triggerprein`, `%pre`, place files,
+//! file triggers, `%post`, `%triggerin`), then the installed packages it replaces are erased
+//! (same name, or obsoleted: `%preun`/`%postun` with `$1` = 1, only the files the new
+//! packages do not own are removed), `%posttrans` and transaction file triggers, then rpmdb.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use std::collections::HashMap;
+
+use super::live::{LiveDb, LivePkg};
 use super::package::Pkg;
 use super::place::Placer;
 use super::scriptlet::Script;
@@ -12,9 +18,10 @@ use super::stage::{self, Staged};
 use super::users::IdMaps;
 use super::{
     InstallError, InstallOptions, InstallReport, InstallStore, RpmInput, ScriptletMode, rpmdb,
-    stagecache, triggers,
+    stagecache, trans_triggers, triggers,
 };
 use crate::store::Store;
+use triggers::Class;
 
 /// Removes the staging directory on every exit path.
 pub(crate) struct StagingGuard(pub PathBuf);
@@ -225,14 +232,18 @@ pub fn install_with_store(
     // Checks against the transaction and the image (after verification, so a corrupted
     // package is reported as such first).
     let dbpath = rpmdb::detect_dbpath(root, opts.dbpath.as_deref(), &pkgs);
-    let db_blobs: Vec<Vec<u8>> = if rpmdb::exists(root, &dbpath) {
+    let all: Vec<rpmdb::Installed> = if rpmdb::exists(root, &dbpath) {
         rpmdb::all_installed(root, &dbpath)?
-            .into_iter()
-            .map(|i| i.blob)
-            .collect()
     } else {
         Vec::new()
     };
+    let mut db = LiveDb::new(&all, &pkgs);
+    let erase_order = replaced(&db, pkgs.len());
+    let kept_rows: Vec<&rpmdb::Installed> = all
+        .iter()
+        .filter(|i| !erase_order.contains(&i.hnum))
+        .collect();
+    let db_blobs: Vec<Vec<u8>> = kept_rows.iter().map(|i| i.blob.clone()).collect();
     let installed: Vec<(String, Vec<super::package::FileInfo>)> = db_blobs
         .iter()
         .filter_map(|b| super::package::installed_files(b))
@@ -241,6 +252,13 @@ pub fn install_with_store(
         super::deps::check(&pkgs, &db_blobs, &installed)?;
     }
     let skips = super::conflict::check(&pkgs, &installed)?;
+    // header digests of the replaced packages' files (%config rules of an upgrade)
+    let old_digests: HashMap<String, String> = all
+        .iter()
+        .filter(|i| erase_order.contains(&i.hnum))
+        .filter_map(|i| super::package::installed_files(&i.blob))
+        .flat_map(|(_, files)| files.into_iter().map(|f| (f.path, f.digest)))
+        .collect();
     tracing::info!(
         "install: verified and staged {} packages ({hits} from the stage cache) in {:?} ({:.2} CPU-s)",
         pkgs.len(),
@@ -249,58 +267,94 @@ pub fn install_with_store(
     );
     let t1 = std::time::Instant::now();
     let c1 = cpu_secs();
-    // 3. assemble in transaction order.
+    // 3. assemble in transaction order, then erase the replaced packages.
     let run = opts.scriptlets == ScriptletMode::Run;
-    let mut counts = rpmdb::installed_counts(root, &dbpath)?;
+    // %pretrans and %posttrans get the instances before the transaction + 1
+    let trans_arg: Vec<String> = pkgs
+        .iter()
+        .map(|p| (db.count(&p.name) + 1).to_string())
+        .collect();
+    let new_rows: Vec<i64> = (0..pkgs.len())
+        .filter_map(|i| db.new_pkg(i).map(|p| p.hnum))
+        .collect();
     let mut ctx = triggers::Ctx {
         root,
         scratch: &staging_name,
         report: &mut report,
-        installed: triggers::installed_triggers(&db_blobs),
     };
     let mut done: Vec<usize> = Vec::new();
-    // Packages placed before a failure are still recorded in the rpmdb (as rpm does).
+    let mut gone: Vec<i64> = Vec::new();
+    // Packages placed (or erased) before a failure are still recorded in the rpmdb (as rpm
+    // does).
     let assembled = (|| -> Result<(), InstallError> {
         if run {
-            for (p, s) in pkgs.iter().zip(&scripts) {
+            for (i, (p, s)) in pkgs.iter().zip(&scripts).enumerate() {
                 if let Some(sc) = &s.pretrans {
-                    let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
-                    ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
+                    ctx.run(
+                        &p.nevra,
+                        sc,
+                        std::slice::from_ref(&trans_arg[i]),
+                        None,
+                        true,
+                    )?;
                 }
             }
+            let runs = trans_triggers::at_start(&db, &erase_order, &new_rows);
+            ctx.run_all(runs, false)?;
         }
         let mut ids = IdMaps::load(root);
         for (i, (p, st)) in pkgs.iter().zip(&staged).enumerate() {
-            let n = counts.get(&p.name).copied().unwrap_or(0) + 1;
-            if run && let Some(sc) = &scripts[i].pre {
-                ctx.run(&p.nevra, sc, &[n.to_string()], None, true)?;
-                ids = IdMaps::load(root);
+            let row = new_rows[i];
+            let n = [(db.count(&p.name) + 1).to_string()];
+            if run {
+                if let Some(me) = db.get(row) {
+                    ctx.run_all(triggers::prein(&db, me), false)?;
+                }
+                if let Some(sc) = &scripts[i].pre {
+                    ctx.run(&p.nevra, sc, &n, None, true)?;
+                    ids = IdMaps::load(root);
+                }
             }
-            let mut placer = Placer::new(root, &ids, &mut ctx.report.warnings);
+            let mut placer =
+                Placer::new(root, &ids, &mut ctx.report.warnings).replacing(&old_digests);
             placer.place(p, st, &skips[i])?;
             if let Some(l) = link.as_deref_mut() {
                 record_placed(root, placer.into_placed(), &mut l.placed);
             }
-            *counts.entry(p.name.clone()).or_default() += 1;
+            db.add(row);
             done.push(i);
-            if run {
-                triggers::file_triggers_in(&mut ctx, &pkgs, &done, i, &counts)?;
+            if run && let Some(me) = db.get(row) {
+                ctx.run_all(triggers::file_in(&db, me, Class::Upper), false)?;
                 if let Some(sc) = &scripts[i].post {
-                    ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
+                    ctx.run(&p.nevra, sc, &n, None, false)?;
                 }
-                triggers::after_install(&mut ctx, &pkgs, &done, i, &counts)?;
+                ctx.run_all(triggers::pkg_in(&db, me), false)?;
+                ctx.run_all(triggers::file_in(&db, me, Class::Lower), false)?;
                 ids = IdMaps::load(root);
             }
             ctx.report.packages.push(p.nevra.clone());
         }
+        let mut postun = Vec::new();
+        for h in &erase_order {
+            if let Some(v) = all.iter().find(|i| i.hnum == *h) {
+                super::erase::erase_one(&mut ctx, &mut db, v, run, &mut postun, &dbpath)?;
+                gone.push(*h);
+            }
+        }
         if run {
-            for (p, s) in pkgs.iter().zip(&scripts) {
+            for (i, (p, s)) in pkgs.iter().zip(&scripts).enumerate() {
                 if let Some(sc) = &s.posttrans {
-                    let n = counts.get(&p.name).copied().unwrap_or(1);
-                    ctx.run(&p.nevra, sc, &[n.to_string()], None, false)?;
+                    ctx.run(
+                        &p.nevra,
+                        sc,
+                        std::slice::from_ref(&trans_arg[i]),
+                        None,
+                        false,
+                    )?;
                 }
             }
-            triggers::end_of_transaction(&mut ctx, &pkgs, &counts)?;
+            let runs = trans_triggers::at_end(&db, &new_rows, postun);
+            ctx.run_all(runs, false)?;
         }
         Ok(())
     })();
@@ -310,12 +364,33 @@ pub fn install_with_store(
         cpu_secs() - c1
     );
     let t2 = std::time::Instant::now();
-    // 4. rpmdb.
+    // 4. rpmdb: the new packages, then the replaced ones leave.
     let placed: Vec<&Pkg> = done.iter().map(|&i| &pkgs[i]).collect();
     rpmdb::add_packages(root, &dbpath, &placed)?;
+    rpmdb::remove(root, &dbpath, &gone)?;
     assembled?;
     tracing::info!("install: rpmdb written in {:?}", t2.elapsed());
     Ok(report)
+}
+
+/// The installed packages the transaction's packages replace (same name, or obsoleted), in
+/// the order rpm erases them: after every install, for each new package in transaction
+/// order its obsoleted packages then its older versions, each group in reverse rpmdb order
+/// (rpm's tsort queues elements without dependencies between them last-added first).
+fn replaced(db: &LiveDb, n: usize) -> Vec<i64> {
+    let mut order: Vec<i64> = Vec::new();
+    for i in 0..n {
+        let Some(me) = db.new_pkg(i) else { continue };
+        let olds: Vec<&LivePkg> = db
+            .live()
+            .filter(|o| me.replaces(o) && !order.contains(&o.hnum))
+            .collect();
+        let (same, obs): (Vec<&LivePkg>, Vec<&LivePkg>) =
+            olds.into_iter().partition(|o| o.name == me.name);
+        order.extend(obs.iter().rev().map(|o| o.hnum));
+        order.extend(same.iter().rev().map(|o| o.hnum));
+    }
+    order
 }
 
 /// Stat entries of the files just placed (content blob known from staging), keyed by their
@@ -367,8 +442,8 @@ impl PkgScripts {
             pre: get("%pre", 1023, 1085),
             post: get("%post", 1024, 1086),
             posttrans: get("%posttrans", 1152, 1154),
-            has_triggers: !triggers::file_triggers(p).is_empty()
-                || !triggers::pkg_triggers(p).is_empty(),
+            has_triggers: super::rawheader::RawHeader::parse_file(&p.rpm.header_blob)
+                .is_some_and(|h| triggers::has_triggers(&LivePkg::from_header(&h, 0, None))),
         }
     }
 

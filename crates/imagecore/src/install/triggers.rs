@@ -1,15 +1,32 @@
-//! Running scriptlets for a transaction, and rpm's triggers: `%triggerin` (package triggers)
-//! and `%filetriggerin` / `%transfiletriggerin` (file triggers: matching paths on stdin).
+//! Triggers, as rpm 4.18 runs them (checked against `rpm -i/-U/-e --root`): the trigger
+//! tables of a header, the scriptlet-running context of a transaction, and the install-side
+//! firing rules over the live rpmdb view ([`super::live::LiveDb`]):
+//!
+//! - before `%pre` of a new package: other packages' `%triggerprein` on it (`$1` = owner's
+//!   instances, `$2` = the new package's instances before it is added), then its own
+//!   `%triggerprein` on installed packages;
+//! - after its files are placed (and it entered the rpmdb): `%filetriggerin` of priority
+//!   ≥ 10000 — other packages' on its files, then its own on every installed file — then
+//!   `%post`, then other packages' `%triggerin` on it and its own on installed packages, then
+//!   the `%filetriggerin` of priority < 10000 the same way.
+//!
+//! File triggers always get `$1` = 0 (rpm runs them with `arg1 = 0` and no `$2`); several
+//! triggers of one event run by descending priority, then rpmdb order, then trigger index.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use super::package::Pkg;
+use super::live::{LiveDb, LivePkg};
 use super::rawheader::RawHeader;
 use super::scriptlet::{self, Script};
 use super::{InstallError, InstallReport};
+use crate::rpm::evr::{DepFlags, Evr, overlaps};
 
-const TRIGGER_IN: u32 = 1 << 16;
+/// RPMSENSE_TRIGGERIN
+pub(crate) const TRIGGER_IN: u32 = 1 << 16;
+/// RPMSENSE_TRIGGERUN
+pub(crate) const TRIGGER_UN: u32 = 1 << 17;
+/// RPMSENSE_TRIGGERPOSTUN
+pub(crate) const TRIGGER_POSTUN: u32 = 1 << 18;
+/// RPMSENSE_TRIGGERPREIN
+pub(crate) const TRIGGER_PREIN: u32 = 1 << 25;
 
 /// Header tags of package triggers: scripts, progs, names, flags, index, versions.
 pub(crate) const PKG_TRIGGER_TAGS: [u32; 6] = [1065, 1092, 1066, 1068, 1069, 1067];
@@ -17,6 +34,11 @@ pub(crate) const PKG_TRIGGER_TAGS: [u32; 6] = [1065, 1092, 1066, 1068, 1069, 106
 pub(crate) const FILE_TRIGGER_TAGS: [u32; 6] = [5066, 5067, 5069, 5072, 5070, 5071];
 /// Header tags of transaction file triggers.
 pub(crate) const TRANS_TRIGGER_TAGS: [u32; 6] = [5076, 5077, 5079, 5082, 5080, 5081];
+
+/// rpm's bound between file triggers run before `%post`/`%preun` (priority ≥ it) and after.
+const PRIORITY_BOUND: u32 = 10000;
+/// The priority of a file trigger without one.
+const DEFAULT_PRIORITY: u32 = 1_000_000;
 
 /// One trigger of a package.
 pub struct Trig {
@@ -28,67 +50,75 @@ pub struct Trig {
     pub flags: u32,
     /// Per condition: (flags, version) — the version range a package must match.
     pub ranges: Vec<(u32, String)>,
+    /// File-trigger priority (higher runs first).
+    pub priority: u32,
 }
 
-fn convert(v: Vec<rpm::Trigger>, tag: &str) -> Vec<Trig> {
-    v.into_iter()
-        .map(|t| Trig {
-            flags: t.conditions.iter().fold(0, |a, c| a | c.flags.bits()),
-            ranges: t
-                .conditions
-                .iter()
-                .map(|c| (c.flags.bits(), c.version.clone()))
-                .collect(),
-            conds: t.conditions.into_iter().map(|c| c.name).collect(),
-            script: Script {
-                tag: tag.to_string(),
-                prog: if t.program.is_empty() || t.program[0].is_empty() {
-                    vec!["/bin/sh".into()]
-                } else {
-                    t.program
-                },
-                body: t.script,
-            },
-        })
-        .collect()
+impl Trig {
+    /// Does this package trigger with `sense` fire on package `target`?
+    pub(crate) fn fires_on(&self, sense: u32, target: &LivePkg) -> bool {
+        (0..self.conds.len()).any(|k| self.fires(k, sense, &target.name, &target.evr))
+    }
+
+    /// Does condition `k` (with `sense`) fire on a package `name` at `evr`?
+    pub(crate) fn fires(&self, k: usize, sense: u32, name: &str, evr: &Evr) -> bool {
+        let Some((flags, version)) = self.ranges.get(k) else {
+            return false;
+        };
+        if flags & sense == 0 || self.conds.get(k).map(String::as_str) != Some(name) {
+            return false;
+        }
+        let range = DepFlags(*flags);
+        range.is_any()
+            || version.is_empty()
+            || overlaps(
+                DepFlags::EQUAL,
+                Some(evr),
+                range,
+                Some(&Evr::parse(version)),
+            )
+    }
+
+    /// Paths of `paths` under any of this file trigger's prefixes with `sense`.
+    pub(crate) fn matching<'p>(
+        &self,
+        sense: u32,
+        paths: impl Iterator<Item = &'p String>,
+    ) -> Vec<&'p str> {
+        let prefixes: Vec<&str> = self
+            .conds
+            .iter()
+            .zip(&self.ranges)
+            .filter(|(_, (f, _))| f & sense != 0)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        if prefixes.is_empty() {
+            return Vec::new();
+        }
+        paths
+            .map(String::as_str)
+            .filter(|p| prefixes.iter().any(|pre| p.starts_with(pre)))
+            .collect()
+    }
+
+    fn in_class(&self, class: Class) -> bool {
+        match class {
+            Class::Upper => self.priority >= PRIORITY_BOUND,
+            Class::Lower => self.priority < PRIORITY_BOUND,
+        }
+    }
 }
 
-/// `%filetrigger*` of a package.
-pub fn file_triggers(p: &Pkg) -> Vec<Trig> {
-    convert(
-        p.rpm.meta.get_file_triggers().unwrap_or_default(),
-        "%filetriggerin",
-    )
+/// Which file triggers of an event run at this point (by priority).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Priority ≥ 10000 (before `%post`, before `%preun`, before `%postun`).
+    Upper,
+    /// Priority < 10000 (after `%triggerin`, after `%preun`, after `%triggerpostun`).
+    Lower,
 }
 
-/// `%transfiletrigger*` of a package.
-pub fn trans_file_triggers(p: &Pkg) -> Vec<Trig> {
-    convert(
-        p.rpm.meta.get_trans_file_triggers().unwrap_or_default(),
-        "%transfiletriggerin",
-    )
-}
-
-/// `%trigger*` (package triggers) of a package.
-pub fn pkg_triggers(p: &Pkg) -> Vec<Trig> {
-    convert(p.rpm.meta.get_triggers().unwrap_or_default(), "%triggerin")
-}
-
-/// Triggers of a package that is already in the image's rpmdb.
-pub struct InstalledTrigs {
-    /// Its NEVRA.
-    pub nevra: String,
-    /// Its name.
-    pub name: String,
-    /// `%trigger*`.
-    pub pkg: Vec<Trig>,
-    /// `%filetrigger*`.
-    pub file: Vec<Trig>,
-    /// `%transfiletrigger*`.
-    pub trans: Vec<Trig>,
-}
-
-/// Triggers from raw header tags (scripts, progs, names, flags, index).
+/// Triggers from raw header tags (scripts, progs, names, flags, index, versions).
 pub(crate) fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 6], tag: &str) -> Vec<Trig> {
     let [scripts_t, progs_t, names_t, flags_t, index_t, versions_t] = tags;
     let versions = h.strings(versions_t);
@@ -103,12 +133,19 @@ pub(crate) fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 6], tag: &str) -> Vec<Tri
         .map(|(i, body)| Trig {
             script: Script {
                 tag: tag.to_string(),
-                prog: vec![progs.get(i).cloned().unwrap_or_else(|| "/bin/sh".into())],
+                prog: vec![
+                    progs
+                        .get(i)
+                        .filter(|p| !p.is_empty())
+                        .cloned()
+                        .unwrap_or_else(|| "/bin/sh".into()),
+                ],
                 body,
             },
             conds: Vec::new(),
             flags: 0,
             ranges: Vec::new(),
+            priority: DEFAULT_PRIORITY,
         })
         .collect();
     for (k, n) in names.into_iter().enumerate() {
@@ -124,35 +161,47 @@ pub(crate) fn raw_trigs(h: &RawHeader<'_>, tags: [u32; 6], tag: &str) -> Vec<Tri
     v
 }
 
-/// Triggers of every package in the image's rpmdb.
-pub fn installed_triggers(blobs: &[Vec<u8>]) -> Vec<InstalledTrigs> {
-    blobs
-        .iter()
-        .filter_map(|b| {
-            let h = RawHeader::parse(b)?;
-            let s = |t: u32| h.strings(t).into_iter().next().unwrap_or_default();
-            Some(InstalledTrigs {
-                nevra: format!("{}-{}-{}.{}", s(1000), s(1001), s(1002), s(1022)),
-                name: s(1000),
-                pkg: raw_trigs(&h, PKG_TRIGGER_TAGS, "%triggerin"),
-                file: raw_trigs(&h, FILE_TRIGGER_TAGS, "%filetriggerin"),
-                trans: raw_trigs(&h, TRANS_TRIGGER_TAGS, "%transfiletriggerin"),
-            })
-        })
-        .filter(|t| !t.pkg.is_empty() || !t.file.is_empty() || !t.trans.is_empty())
-        .collect()
+/// Whether a package has any trigger.
+pub(crate) fn has_triggers(p: &LivePkg) -> bool {
+    !p.pkg.is_empty() || !p.file.is_empty() || !p.trans.is_empty()
+}
+
+/// A scriptlet to run: owner NEVRA, script (tagged with the trigger kind), args, stdin.
+pub(crate) struct Run {
+    pub nevra: String,
+    pub script: Script,
+    pub args: Vec<String>,
+    pub stdin: Option<String>,
+}
+
+impl Run {
+    fn new(owner: &LivePkg, t: &Trig, which: &str, args: Vec<String>) -> Run {
+        Run {
+            nevra: owner.nevra.clone(),
+            script: Script {
+                tag: which.to_string(),
+                ..t.script.clone()
+            },
+            args,
+            stdin: None,
+        }
+    }
+
+    fn file(owner: &LivePkg, t: &Trig, which: &str, paths: &[&str]) -> Run {
+        let mut r = Run::new(owner, t, which, vec!["0".into()]);
+        r.stdin = Some(paths.join("\n") + "\n");
+        r
+    }
 }
 
 /// Scriptlet-running context of one transaction.
 pub struct Ctx<'a> {
     /// Image root.
-    pub root: &'a Path,
+    pub root: &'a std::path::Path,
     /// Root-relative scratch dir for script files.
     pub scratch: &'a str,
     /// The report being filled.
     pub report: &'a mut InstallReport,
-    /// Triggers of packages installed by earlier transactions.
-    pub installed: Vec<InstalledTrigs>,
 }
 
 impl Ctx<'_> {
@@ -165,6 +214,9 @@ impl Ctx<'_> {
         stdin: Option<&str>,
         fatal: bool,
     ) -> Result<(), InstallError> {
+        if !super::transaction::is_root() {
+            return Err(InstallError::NotRoot(nevra.to_string()));
+        }
         let r = scriptlet::run(self.root, self.scratch, nevra, sc, args, stdin)?;
         self.report.scriptlets_run += 1;
         if let Err(msg) = r {
@@ -181,179 +233,121 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+
+    /// Run `runs` in order (failures fatal or warnings).
+    pub(crate) fn run_all(&mut self, runs: Vec<Run>, fatal: bool) -> Result<(), InstallError> {
+        for r in runs {
+            self.run(&r.nevra, &r.script, &r.args, r.stdin.as_deref(), fatal)?;
+        }
+        Ok(())
+    }
 }
 
-fn matching<'a>(pkg: &'a Pkg, prefixes: &[String]) -> impl Iterator<Item = &'a str> + 'a {
-    let prefixes = prefixes.to_vec();
-    pkg.files
+/// File triggers with `sense` (of `class`) of live packages other than `me` on `paths`:
+/// by descending priority, rpmdb order, trigger index.
+pub(crate) fn others_file(
+    db: &LiveDb,
+    me: i64,
+    paths: &[String],
+    sense: u32,
+    which: &str,
+    class: Class,
+) -> Vec<Run> {
+    let mut found: Vec<(u32, i64, usize, Run)> = Vec::new();
+    for owner in db.live().filter(|p| p.hnum != me) {
+        for (tix, t) in owner.file.iter().enumerate() {
+            if t.flags & sense == 0 || !t.in_class(class) {
+                continue;
+            }
+            let m = t.matching(sense, paths.iter());
+            if !m.is_empty() {
+                found.push((t.priority, owner.hnum, tix, Run::file(owner, t, which, &m)));
+            }
+        }
+    }
+    found.sort_by_key(|(p, h, t, _)| (std::cmp::Reverse(*p), *h, *t));
+    found.into_iter().map(|(_, _, _, r)| r).collect()
+}
+
+/// `me`'s own file triggers with `sense` (of `class`) on every file in the rpmdb now.
+pub(crate) fn own_file(
+    db: &LiveDb,
+    me: &LivePkg,
+    sense: u32,
+    which: &str,
+    class: Class,
+) -> Vec<Run> {
+    let mut trigs: Vec<(usize, &Trig)> = me
+        .file
         .iter()
-        .map(|f| f.path.as_str())
-        .filter(move |p| prefixes.iter().any(|pre| p.starts_with(pre.as_str())))
+        .enumerate()
+        .filter(|(_, t)| t.flags & sense != 0 && t.in_class(class))
+        .collect();
+    trigs.sort_by_key(|(tix, t)| (std::cmp::Reverse(t.priority), *tix));
+    trigs
+        .into_iter()
+        .filter_map(|(_, t)| {
+            let m = t.matching(sense, db.live().flat_map(|p| p.paths.iter()));
+            (!m.is_empty()).then(|| Run::file(me, t, which, &m))
+        })
+        .collect()
 }
 
-/// After package `i` was placed and its %post ran: fire `%triggerin` and `%filetriggerin`.
-pub fn after_install(
-    ctx: &mut Ctx<'_>,
-    pkgs: &[Pkg],
-    done: &[usize],
-    i: usize,
-    counts: &HashMap<String, usize>,
-) -> Result<(), InstallError> {
-    let new = &pkgs[i];
-    // Packages from earlier transactions: their triggers fire on the new package.
-    let mut runs: Vec<(String, Script, Vec<String>, Option<String>)> = Vec::new();
-    for it in &ctx.installed {
-        let n_owner = counts.get(&it.name).copied().unwrap_or(1).to_string();
-        for t in it.pkg.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
-            if t.conds.contains(&new.name) {
-                let n_target = counts.get(&new.name).copied().unwrap_or(1).to_string();
-                runs.push((
-                    it.nevra.clone(),
-                    t.script.clone(),
-                    vec![n_owner.clone(), n_target],
-                    None,
-                ));
-            }
+/// Other live packages' package triggers with `sense` on `me`, in rpmdb order: `$1` = the
+/// owner's instances, `$2` = `me`'s instances plus `adj` (-1 when `me` is being erased).
+pub(crate) fn others_pkg(
+    db: &LiveDb,
+    me: &LivePkg,
+    sense: u32,
+    which: &str,
+    adj: isize,
+) -> Vec<Run> {
+    let n_me = (db.count(&me.name) as isize + adj).max(0).to_string();
+    let mut runs = Vec::new();
+    for owner in db.live().filter(|p| p.hnum != me.hnum) {
+        for t in owner.pkg.iter().filter(|t| t.fires_on(sense, me)) {
+            let args = vec![db.count(&owner.name).to_string(), n_me.clone()];
+            runs.push(Run::new(owner, t, which, args));
         }
     }
-    for (nevra, sc, args, stdin) in runs {
-        ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
-    }
-    for &j in done {
-        let owner = &pkgs[j];
-        let n_owner = counts.get(&owner.name).copied().unwrap_or(1).to_string();
-        for t in pkg_triggers(owner) {
-            if t.flags & TRIGGER_IN == 0 {
-                continue;
-            }
-            // Triggers of installed packages on the new one; the new one's own triggers on
-            // packages installed before it.
-            let targets: Vec<&str> = if j == i {
-                done.iter()
-                    .map(|&k| pkgs[k].name.as_str())
-                    .filter(|n| t.conds.iter().any(|c| c == n))
-                    .collect()
-            } else if t.conds.contains(&new.name) {
-                vec![new.name.as_str()]
-            } else {
-                Vec::new()
-            };
-            for target in targets {
-                let n_target = counts.get(target).copied().unwrap_or(1).to_string();
-                ctx.run(
-                    &owner.nevra,
-                    &t.script,
-                    &[n_owner.clone(), n_target],
-                    None,
-                    false,
-                )?;
-            }
-        }
-    }
-    Ok(())
+    runs
 }
 
-/// After package `i` was placed, before its %post (rpm 4.18 runs file triggers of the default
-/// priority there): `%filetriggerin` of packages from earlier transactions and of this one on
-/// the new files, then the new package's own on every file installed so far. `$1` counts the
-/// owner's instances in the rpmdb before the new package is added (0 for its own triggers on
-/// a fresh install), as rpm does.
-pub fn file_triggers_in(
-    ctx: &mut Ctx<'_>,
-    pkgs: &[Pkg],
-    done: &[usize],
-    i: usize,
-    counts: &HashMap<String, usize>,
-) -> Result<(), InstallError> {
-    let new = &pkgs[i];
-    let mut runs: Vec<(String, Script, Vec<String>, Option<String>)> = Vec::new();
-    for it in &ctx.installed {
-        let n_owner = counts.get(&it.name).copied().unwrap_or(1).to_string();
-        for t in it.file.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
-            let paths: Vec<&str> = matching(new, &t.conds).collect();
-            if !paths.is_empty() {
-                runs.push((
-                    it.nevra.clone(),
-                    t.script.clone(),
-                    vec![n_owner.clone()],
-                    Some(paths.join("\n") + "\n"),
-                ));
-            }
+/// `me`'s own package triggers with `sense` on live packages, each at most once: `$1` = its
+/// instances plus `adj`, `$2` = the first matching target's instances.
+pub(crate) fn own_pkg(db: &LiveDb, me: &LivePkg, sense: u32, which: &str, adj: isize) -> Vec<Run> {
+    let n_me = (db.count(&me.name) as isize + adj).max(0).to_string();
+    let mut runs = Vec::new();
+    for t in &me.pkg {
+        let hit = db
+            .live()
+            .filter(|p| p.hnum != me.hnum)
+            .find(|target| t.fires_on(sense, target));
+        if let Some(target) = hit {
+            let args = vec![n_me.clone(), db.count(&target.name).to_string()];
+            runs.push(Run::new(me, t, which, args));
         }
     }
-    for (nevra, sc, args, stdin) in runs {
-        ctx.run(&nevra, &sc, &args, stdin.as_deref(), false)?;
-    }
-    let others = done.iter().filter(|&&j| j != i);
-    for &j in others.chain(std::iter::once(&i)) {
-        let owner = &pkgs[j];
-        let mut n = counts.get(&owner.name).copied().unwrap_or(1);
-        if j == i {
-            n = n.saturating_sub(1);
-        }
-        for t in file_triggers(owner) {
-            if t.flags & TRIGGER_IN == 0 {
-                continue;
-            }
-            let mut paths: Vec<&str> = matching(new, &t.conds).collect();
-            if j == i {
-                for &k in done.iter().filter(|&&k| k != i) {
-                    paths.extend(matching(&pkgs[k], &t.conds));
-                }
-            }
-            if paths.is_empty() {
-                continue;
-            }
-            let stdin = paths.join("\n") + "\n";
-            ctx.run(
-                &owner.nevra,
-                &t.script,
-                &[n.to_string()],
-                Some(&stdin),
-                false,
-            )?;
-        }
-    }
-    Ok(())
+    runs
 }
 
-/// At the end of the transaction: `%transfiletriggerin` with every matching installed path.
-pub fn end_of_transaction(
-    ctx: &mut Ctx<'_>,
-    pkgs: &[Pkg],
-    counts: &HashMap<String, usize>,
-) -> Result<(), InstallError> {
-    let mut runs: Vec<(String, Script, String, String)> = Vec::new();
-    for it in &ctx.installed {
-        for t in it.trans.iter().filter(|t| t.flags & TRIGGER_IN != 0) {
-            let paths: Vec<&str> = pkgs.iter().flat_map(|p| matching(p, &t.conds)).collect();
-            if !paths.is_empty() {
-                let n = counts.get(&it.name).copied().unwrap_or(1).to_string();
-                runs.push((
-                    it.nevra.clone(),
-                    t.script.clone(),
-                    n,
-                    paths.join("\n") + "\n",
-                ));
-            }
-        }
-    }
-    for (nevra, sc, n, stdin) in runs {
-        ctx.run(&nevra, &sc, &[n], Some(&stdin), false)?;
-    }
-    for owner in pkgs {
-        for t in trans_file_triggers(owner) {
-            if t.flags & TRIGGER_IN == 0 {
-                continue;
-            }
-            let paths: Vec<&str> = pkgs.iter().flat_map(|p| matching(p, &t.conds)).collect();
-            if paths.is_empty() {
-                continue;
-            }
-            let n = counts.get(&owner.name).copied().unwrap_or(1).to_string();
-            let stdin = paths.join("\n") + "\n";
-            ctx.run(&owner.nevra, &t.script, &[n], Some(&stdin), false)?;
-        }
-    }
-    Ok(())
+/// Before `%pre` of the new package `me` (not yet in the rpmdb).
+pub(crate) fn prein(db: &LiveDb, me: &LivePkg) -> Vec<Run> {
+    let mut runs = others_pkg(db, me, TRIGGER_PREIN, "%triggerprein", 0);
+    runs.extend(own_pkg(db, me, TRIGGER_PREIN, "%triggerprein", 0));
+    runs
+}
+
+/// `%filetriggerin` of `class` after `me` was placed and added to the rpmdb.
+pub(crate) fn file_in(db: &LiveDb, me: &LivePkg, class: Class) -> Vec<Run> {
+    let mut runs = others_file(db, me.hnum, &me.paths, TRIGGER_IN, "%filetriggerin", class);
+    runs.extend(own_file(db, me, TRIGGER_IN, "%filetriggerin", class));
+    runs
+}
+
+/// `%triggerin` after `%post` of `me`.
+pub(crate) fn pkg_in(db: &LiveDb, me: &LivePkg) -> Vec<Run> {
+    let mut runs = others_pkg(db, me, TRIGGER_IN, "%triggerin", 0);
+    runs.extend(own_pkg(db, me, TRIGGER_IN, "%triggerin", 0));
+    runs
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::graph::step::{Inputs, NodeKind, Output, Step, StepCtx};
 use crate::install::{
-    InstallOptions, InstallStore, RpmInput, ScriptletMode, erase_packages, install_with_store,
+    InstallOptions, InstallStore, RpmInput, ScriptletMode, erase_nevras, erase_packages,
+    install_with_store,
 };
 use crate::repo::RepoIndex;
 use crate::solve::{Lock, LockPass};
@@ -91,20 +92,8 @@ pub fn install_lock(
 ) -> Result<usize, Error> {
     let mut n = 0;
     for pass in &lock.passes[passes] {
-        // an upgrade of a package from an earlier pass: the old version goes first (files end
-        // up as `rpm -U` leaves them; its erase scriptlets run)
-        let old: Vec<String> = pass
-            .upgraded
-            .iter()
-            .filter_map(|nevra| {
-                let mut it = nevra.rsplitn(3, '-');
-                let (_rel_arch, _ver, name) = (it.next()?, it.next()?, it.next()?);
-                Some(name.to_string())
-            })
-            .collect();
-        if !old.is_empty() {
-            erase_packages(root, &old, opts)?;
-        }
+        // an upgrade of a package from an earlier pass (`pass.upgraded`) is done by the
+        // engine as `rpm -U` does: the new version is installed, then the old one erased
         let files = pass_files(node, pass, repos)?;
         if !files.is_empty() {
             let rep = install_with_store(root, &files, opts, link.as_deref_mut())?;
@@ -113,6 +102,8 @@ pub fn install_lock(
             }
             n += rep.packages.len();
         }
+        // dropped by the solve but replaced by no package of the pass
+        erase_nevras(root, &pass.upgraded, opts)?;
         if !pass.removed.is_empty() {
             erase_packages(root, &pass.removed, opts)?;
         }
