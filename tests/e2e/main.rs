@@ -33,6 +33,7 @@ mod repo_read;
 mod solve_bench;
 mod solve_oracle;
 mod solve_passes;
+mod solve_policy;
 mod solve_universe;
 mod spine_capture;
 mod spine_crash;

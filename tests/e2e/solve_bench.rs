@@ -49,19 +49,24 @@ fn bench_10k() {
     let t2 = Instant::now();
     let res = solve(&req);
     let solve_time = t2.elapsed();
+    let ours_set: Option<std::collections::BTreeSet<String>> = res
+        .as_ref()
+        .ok()
+        .map(|l| l.all_packages().map(|p| p.nvra()).collect());
     let ours = res.as_ref().map(|l| l.all_packages().count());
     let spec_refs: Vec<&str> = specs.iter().map(String::as_str).collect();
     let t3 = Instant::now();
     let dnf = dnf_assumeno(&[t.path()], &spec_refs, &DnfOpts::default());
     let dnf_time = t3.elapsed();
     let warm_total = warm_load + solve_time;
+    let same_set = ours_set.as_ref() == dnf.as_ref().ok();
     eprintln!(
         "(the JSON form of the same index: {:.1} MB, loads in {:.3}s)",
         json.len() as f64 / 1e6,
         json_load.as_secs_f64()
     );
     eprintln!(
-        "10k packages ({} versions): cold parse {:.3}s; warm index load {:.3}s + solve {:.3}s = {:.3}s; ours -> {:?} pkgs; dnf --assumeno {:.3}s -> {:?} pkgs; dnf/ours(warm) = {:.1}x; blob {:.1} MB",
+        "10k packages ({} versions): cold parse {:.3}s; warm index load {:.3}s + solve {:.3}s = {:.3}s; ours -> {:?} pkgs; dnf --assumeno {:.3}s -> {:?} pkgs; dnf/ours(warm) = {:.1}x; blob {:.1} MB; same set as dnf: {same_set}",
         pkgs.len(),
         cold_parse.as_secs_f64(),
         warm_load.as_secs_f64(),
@@ -75,4 +80,5 @@ fn bench_10k() {
         dnf_time.as_secs_f64() / warm_total.as_secs_f64(),
         bin.len() as f64 / 1e6
     );
+    assert!(same_set, "our package set differs from dnf's");
 }
