@@ -480,3 +480,48 @@ fn upgrade_across_passes_matches_rpm_u() {
     assert_eq!(qa(&u), qa(&o));
     assert_eq!(verify(&u), verify(&o), "rpm -Va differs (ours left)");
 }
+
+/// `osimage install --root R NEW.rpm…` into a root that has the older version upgrades it
+/// like `rpm -U` (log, `rpm -qa`, tree).
+#[test]
+fn cli_install_over_an_older_version_upgrades() {
+    osimage_e2e::require_all!(osimage_e2e::tools::needs(true, &["rpm", "rpmbuild"], true));
+    let bin = osimage_e2e::tools::osimage_bin();
+    osimage_e2e::require!(
+        bin.exists(),
+        "osimage binary not built (cargo build -p imagecli)"
+    );
+    let f = fixture();
+    let (o, u) = (f.dir.join("oracle"), f.dir.join("ours"));
+    std::fs::create_dir_all(&o).unwrap();
+    let started = now();
+    for (rpms, how) in [
+        (vec![f.fs.clone()], "-i"),
+        (reversed(&f.v1), "-i"),
+        (reversed(&f.v2), "-U"),
+    ] {
+        let mut args = vec![how.to_string(), "--nodeps".into(), "--nosignature".into()];
+        args.extend(rpms.iter().map(|p| p.to_string_lossy().into_owned()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, e) = rpm(&o, &a);
+        assert!(ok, "rpm {how}: {e}");
+    }
+    for rpms in [vec![f.fs.clone()], f.v1.clone(), f.v2.clone()] {
+        let out = std::process::Command::new(&bin)
+            .args(["install", "--nodeps", "--dbpath", "/var/lib/rpm", "--root"])
+            .arg(&u)
+            .args(&rpms)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(read_log(&u), read_log(&o), "logs differ (ours left)");
+    assert_eq!(qa(&u), qa(&o));
+    let ignore = ["var/lib/rpm", "var/tmp", "proc", "sys", "dev"];
+    let d = diff(&snapshot(&o, &ignore), &snapshot(&u, &ignore), started);
+    assert!(d.is_empty(), "trees differ:\n{}", d.join("\n"));
+}

@@ -7,7 +7,6 @@
 //! removed afterwards.
 
 use std::ffi::CString;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -94,7 +93,25 @@ pub fn run(
         argv.push(format!("/{scratch_rel}/{name}"));
     }
     argv.extend(args.iter().cloned());
-    finish(&root, &argv, stdin)
+    // The path list is fed from a file, not a pipe: a trigger that does not read it must not
+    // take a SIGPIPE to us (the CLI keeps the default SIGPIPE action), nor block on a full
+    // pipe.
+    let input = match stdin {
+        Some(text) => {
+            let host = root.join(scratch_rel).join(format!("{}.in", name()));
+            std::fs::write(&host, text).map_err(|source| InstallError::Io {
+                path: host.clone(),
+                source,
+            })?;
+            Some(host)
+        }
+        None => None,
+    };
+    let r = finish(&root, &argv, input.as_deref());
+    if let Some(f) = input {
+        let _ = std::fs::remove_file(f);
+    }
+    r
 }
 
 /// A unique script file name.
@@ -110,7 +127,7 @@ fn name() -> String {
 fn finish(
     root: &Path,
     argv: &[String],
-    stdin: Option<&str>,
+    stdin: Option<&Path>,
 ) -> Result<Result<(), String>, InstallError> {
     // Mount points: create missing ones for this run, remove them afterwards.
     let mut made = Vec::new();
@@ -151,7 +168,7 @@ static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new
 fn spawn(
     root: &Path,
     argv: &[String],
-    stdin: Option<&str>,
+    stdin: Option<&Path>,
 ) -> std::io::Result<std::process::Output> {
     let c_root = cstr(root);
     let c_proc = cstr(&root.join("proc"));
@@ -169,10 +186,9 @@ fn spawn(
         .env("HOME", "/root")
         .env("LANG", "C")
         .env("RPM_INSTALL_PREFIX", "/")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
+        .stdin(match stdin {
+            Some(f) => Stdio::from(std::fs::File::open(f)?),
+            None => Stdio::null(),
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -221,9 +237,6 @@ fn spawn(
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
-    if let (Some(text), Some(mut sin)) = (stdin, child.stdin.take()) {
-        let _ = sin.write_all(text.as_bytes());
-    }
+    let child = cmd.spawn()?;
     child.wait_with_output()
 }
