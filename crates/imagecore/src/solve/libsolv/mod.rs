@@ -44,7 +44,7 @@ pub(crate) fn id(s: u32) -> Lit {
     s as Lit + 2
 }
 pub(crate) fn sv(id: Lit) -> u32 {
-    (id.unsigned_abs() - 2) as u32
+    id.unsigned_abs() - 2
 }
 
 /// One clause, libsolv layout: `p`, then either `w2` (binary/unary, `d == 0`) or the
