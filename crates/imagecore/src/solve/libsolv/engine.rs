@@ -282,7 +282,7 @@ impl<'p, 'i, 'a> Engine<'p, 'i, 'a> {
                 });
             }
         }
-        if q.len() > 0 {
+        if !q.is_empty() {
             let r = self.r.rules[ri];
             self.r.rules[ri].n1 = self.watches[self.w(r.w1)];
             let k = self.w(r.w1);
