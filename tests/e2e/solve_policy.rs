@@ -48,11 +48,18 @@ fn check(pkgs: &[PackageMeta], specs: &[&str], expect: &[&str]) {
         multilib: false,
         excludes: vec![],
     };
-    let ours: BTreeSet<String> = solve(&req).unwrap().all_packages().map(|p| p.nvra()).collect();
+    let ours: BTreeSet<String> = solve(&req)
+        .unwrap()
+        .all_packages()
+        .map(|p| p.nvra())
+        .collect();
     let dnf = dnf_assumeno(&[t.path()], specs, &DnfOpts::default()).unwrap();
     let ts = testsolv(&[t.path()], specs, false).unwrap();
     let expect: BTreeSet<String> = expect.iter().map(|s| s.to_string()).collect();
-    assert_eq!(dnf, expect, "dnf's answer (the oracle) is not the documented one");
+    assert_eq!(
+        dnf, expect,
+        "dnf's answer (the oracle) is not the documented one"
+    );
     assert_eq!(ts, dnf, "testsolv and dnf differ");
     assert_eq!(ours, dnf, "ours differs from dnf");
 }
@@ -105,7 +112,11 @@ fn choice_is_minimised_when_an_alternative_gets_installed() {
             pkg("app", "1.0", &[], &["capx", "capy"]),
         ],
         &["app"],
-        &["app-1.0-1.noarch", "prov-b-1.0-1.noarch", "y-a-1.0-1.noarch"],
+        &[
+            "app-1.0-1.noarch",
+            "prov-b-1.0-1.noarch",
+            "y-a-1.0-1.noarch",
+        ],
     );
 }
 

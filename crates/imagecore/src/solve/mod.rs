@@ -10,11 +10,12 @@
 //! 4. a provider name whose matching package is not the newest of its name goes behind the
 //!    others (libsolv's `dislike_old_versions`).
 //!
-//! Where several valid answers exist because of upper bounds (`<=`) and conflicts, libsolv's
-//! answer also depends on the *order* in which it decides requirements (rule order from the job,
-//! first unsatisfied rule decided first) while resolvo picks the next requirement by its own
-//! heuristic; that order is not reproduced, so on such universes the set can differ from dnf's
-//! while being valid (measured by `solve_universe`).
+//! Where several valid answers exist (upper bounds, conflicts, capabilities with several
+//! providers), dnf's answer is the *order* in which libsolv decides: a first pass with nothing
+//! installed and no weak or rich dependencies replays libsolv's procedure (`libsolv`: rule
+//! order, postponing, `policy_filter_unwanted` including `sort_by_common_dep`, CDCL learning,
+//! minimisation) and gets dnf's exact set; every other pass (and anything the replay does not
+//! model or finds unsolvable) is solved by resolvo with the rules above.
 //!
 //! Rich dependencies nest to any depth (see `rich`): `or` operands that are not plain
 //! capabilities become auxiliary solvables that never appear in the answer.

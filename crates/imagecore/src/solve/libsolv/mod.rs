@@ -291,3 +291,110 @@ pub(crate) fn solve(p: &Provider<'_, '_>, jobs: &[Vec<u32>]) -> Option<Vec<u32>>
     let sol = e.installed();
     e.check(&sol).then_some(sol)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::RepoIndex;
+    use crate::rpm::{DepFlags, Evr, PackageMeta};
+    use crate::solve::index::Index;
+
+    fn pkg(name: &str, ver: &str, provides: &[&str], requires: &[&str]) -> PackageMeta {
+        let mut p = PackageMeta {
+            name: name.into(),
+            version: ver.into(),
+            release: "1".into(),
+            arch: "noarch".into(),
+            ..Default::default()
+        };
+        p.provides.push(Dep::new(
+            name,
+            DepFlags::EQUAL,
+            Some(Evr::new(0, ver, "1")),
+            false,
+        ));
+        p.provides.extend(provides.iter().map(|d| Dep::parse(d)));
+        p.requires.extend(requires.iter().map(|d| Dep::parse(d)));
+        p
+    }
+
+    /// Solve `names` (each a job of all its packages) and return the chosen NEVRAs.
+    fn run(pkgs: Vec<PackageMeta>, names: &[&str]) -> Option<Vec<String>> {
+        let repos = vec![RepoIndex {
+            name: "r".into(),
+            packages: pkgs,
+            ..Default::default()
+        }];
+        let idx = Index::new(&repos, "x86_64", false, |_| false, &[]);
+        let p = Provider::new(&idx);
+        let jobs: Vec<Vec<u32>> = names
+            .iter()
+            .map(|n| idx.names[idx.name_ids[*n]].solvables.clone())
+            .collect();
+        solve(&p, &jobs).map(|v| {
+            v.iter()
+                .map(|&s| idx.solvs[s as usize].pkg.nvra())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn highest_capability_version_then_name_order() {
+        let got = run(
+            vec![
+                pkg("app", "1", &[], &["cap"]),
+                pkg("a", "1", &["cap = 1"], &[]),
+                pkg("b", "1", &["cap = 3"], &[]),
+                pkg("c", "1", &["cap = 2"], &[]),
+            ],
+            &["app"],
+        );
+        assert_eq!(got.unwrap(), ["app-1-1.noarch", "b-1-1.noarch"]);
+        // equal capability versions: strcmp order
+        let got = run(
+            vec![
+                pkg("app", "1", &[], &["cap"]),
+                pkg("zed", "1", &["cap"], &[]),
+                pkg("abc", "1", &["cap"], &[]),
+            ],
+            &["app"],
+        );
+        assert_eq!(got.unwrap(), ["app-1-1.noarch", "abc-1-1.noarch"]);
+    }
+
+    #[test]
+    fn upper_bound_propagates_before_the_version_choice() {
+        // `tool` (a single provider, propagated) pins lib <= 1 before any choice of version
+        let got = run(
+            vec![
+                pkg("lib", "1", &[], &[]),
+                pkg("lib", "2", &[], &[]),
+                pkg("tool", "1", &[], &["lib <= 1"]),
+                pkg("app", "1", &[], &["lib", "tool"]),
+            ],
+            &["app"],
+        );
+        assert_eq!(
+            got.unwrap(),
+            ["lib-1-1.noarch", "tool-1-1.noarch", "app-1-1.noarch"]
+        );
+    }
+
+    #[test]
+    fn unsolvable_and_unmodelled_cases_are_left_to_resolvo() {
+        assert!(
+            run(
+                vec![
+                    pkg("app", "1", &[], &["lib >= 2", "tool"]),
+                    pkg("lib", "1", &[], &[]),
+                    pkg("tool", "1", &[], &["lib < 2"]),
+                ],
+                &["app"],
+            )
+            .is_none()
+        );
+        let mut rich = pkg("app", "1", &[], &[]);
+        rich.requires.push(Dep::parse("(a or b)"));
+        assert!(run(vec![rich, pkg("a", "1", &[], &[])], &["app"]).is_none());
+    }
+}
