@@ -455,7 +455,7 @@ fn upgrade_across_passes_matches_rpm_u() {
             &u,
             &lock,
             i..i + 1,
-            &[index.clone()],
+            std::slice::from_ref(&index),
             &opts,
             None,
         )
