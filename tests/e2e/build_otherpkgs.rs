@@ -90,3 +90,87 @@ fn otherpkgs_install_on_top_of_the_base_image() {
     assert!(dir.join("out/rootimg/usr/bin/extra-tool").is_file());
     assert!(!dir.join("out/rootimg/usr/lib/demo-docs.txt").exists());
 }
+
+/// An otherpkglist naming a newer version of a base package: the otherpkgs node upgrades it
+/// on top of the base image as `rpm -U` does (one version left in the rpmdb, the dropped file
+/// gone, `rpm -V` clean).
+#[test]
+fn otherpkgs_upgrade_a_base_package() {
+    require!(
+        tools::have("rpmbuild")
+            && tools::have("createrepo_c")
+            && tools::have("rpm")
+            && tools::is_root(),
+        "needs rpmbuild, createrepo_c, rpm and root"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    super::build_packages::repo(&dir.join("repo"));
+    let extras = dir.join("other/extras");
+    build(
+        &[PkgSpec::new("demo-app", "2.0")
+            .req("demo-api >= 3")
+            .req("filesystem")
+            .file(
+                FileSpec::file("/usr/bin/demo-app", "#!/bin/sh\necho demo v2")
+                    .attr("0755", "root", "root"),
+            )
+            .file(FileSpec::file("/usr/bin/demo-app-helper", "helper"))],
+        &extras,
+    )
+    .unwrap();
+    assert!(
+        Command::new("createrepo_c")
+            .arg("-q")
+            .arg(&extras)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.join("base.pkglist"), "demo-app\n").unwrap();
+    std::fs::write(dir.join("other.pkglist"), "extras/demo-app-2.0\n").unwrap();
+    std::fs::write(
+        dir.join("spec.toml"),
+        "[osimage]\nname = \"other\"\nosvers = \"rocky9.4\"\narch = \"x86_64\"\n\n\
+         [repos]\npkgdir = [\"repo\"]\notherpkgdir = \"other\"\n\n\
+         [packages]\npkglist = [\"base.pkglist\"]\notherpkglist = [\"other.pkglist\"]\n\n\
+         [image]\nrootimgdir = \"out\"\n",
+    )
+    .unwrap();
+    let o = osimage(
+        &["build", "spec.toml", "--cache-dir", "c", "--rootimg"],
+        dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let root = dir.join("out/rootimg");
+    let rpm = |args: &[&str]| {
+        let q = Command::new("rpm")
+            .arg("--root")
+            .arg(&root)
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            q.status.success(),
+            String::from_utf8_lossy(&q.stdout).into_owned(),
+        )
+    };
+    let (_, qa) = rpm(&["-qa", "--qf", "%{NAME}-%{VERSION}\\n"]);
+    let mut qa: Vec<&str> = qa.lines().collect();
+    qa.sort();
+    assert_eq!(qa, ["demo-app-2.0", "filesystem-3.16", "libdemo-2.0"]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("usr/bin/demo-app")).unwrap(),
+        "#!/bin/sh\necho demo v2\n"
+    );
+    assert!(root.join("usr/bin/demo-app-helper").is_file());
+    assert!(
+        !root.join("etc/demo.conf").exists(),
+        "v1's dropped file left"
+    );
+    let (ok, v) = rpm(&["-V", "demo-app"]);
+    assert!(ok && v.is_empty(), "rpm -V demo-app: {v}");
+    let (_, f) = rpm(&["-qf", "/usr/bin/demo-app"]);
+    assert_eq!(f.trim(), "demo-app-2.0-1.noarch");
+}

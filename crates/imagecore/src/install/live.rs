@@ -219,3 +219,51 @@ impl LiveDb {
         self.live.remove(&hnum);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, evr: &str, arch: &str) -> LivePkg {
+        LivePkg {
+            hnum: 1,
+            name: name.into(),
+            nevra: format!("{name}-{evr}.{arch}"),
+            arch: arch.into(),
+            evr: Evr::parse(evr),
+            pkg: Vec::new(),
+            file: Vec::new(),
+            trans: Vec::new(),
+            paths: Vec::new(),
+            obsoletes: Vec::new(),
+            new: None,
+            installonly: INSTALLONLY.contains(&name),
+        }
+    }
+
+    #[test]
+    fn what_a_new_package_replaces() {
+        let new = pkg("app", "2-1", "x86_64");
+        assert!(new.replaces(&pkg("app", "1-1", "x86_64")));
+        assert!(new.replaces(&pkg("app", "1-1", "noarch")), "noarch ↔ arch");
+        assert!(
+            !new.replaces(&pkg("app", "1-1", "i686")),
+            "multilib pair kept"
+        );
+        assert!(!new.replaces(&pkg("other", "1-1", "x86_64")));
+        let kernel = pkg("kernel", "6.1-2", "x86_64");
+        assert!(
+            !kernel.replaces(&pkg("kernel", "6.1-1", "x86_64")),
+            "installonly"
+        );
+        let mut obs = pkg("app", "2-1", "noarch");
+        obs.obsoletes = vec![("legacy".into(), DepFlags::LESS.0, "2".into())];
+        assert!(obs.replaces(&pkg("legacy", "1-1", "noarch")));
+        assert!(
+            !obs.replaces(&pkg("legacy", "2-1", "noarch")),
+            "outside the range"
+        );
+        obs.obsoletes = vec![("legacy".into(), 0, String::new())];
+        assert!(obs.replaces(&pkg("legacy", "9-1", "noarch")), "unversioned");
+    }
+}
