@@ -419,7 +419,8 @@ impl Ctx<'_> {
     }
 
     /// Write the group's uncompressed entries into `w`.
-    fn write_group(&self, g: &Group, w: &mut dyn Write) -> Result<(), ArchiveError> {
+    // generic, so that `io::copy` into a `Vec` or `BufWriter` reads blobs straight into it
+    fn write_group<W: Write + ?Sized>(&self, g: &Group, w: &mut W) -> Result<(), ArchiveError> {
         let mut at = 0u64;
         let mut hdr = Vec::with_capacity(512);
         let werr = |e| ArchiveError::io("writing the archive", e);

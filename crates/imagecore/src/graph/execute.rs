@@ -102,8 +102,30 @@ impl Plan<'_> {
         let mut started: HashSet<NodeIndex> = HashSet::new();
         let mut first_err: Option<Error> = None;
         std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::channel::<(NodeIndex, Result<Output, Error>, Duration)>();
+            let (tx, rx) = mpsc::channel::<Done>();
+            // Outputs are published (blobs made durable, then the record written) by one
+            // thread, in the order the nodes finished (so parents before children), while the
+            // children already run on them.
+            let (ptx, prx) = mpsc::channel::<(NodeIndex, crate::hash::Hash, Output, Instant)>();
+            {
+                let tx = tx.clone();
+                let store = self.store;
+                scope.spawn(move || {
+                    for (i, key, out, t0) in prx {
+                        let t = Instant::now();
+                        let res = store.publish(&key, &out).map_err(Error::from);
+                        tracing::info!(
+                            node = %g.dag[i].name,
+                            "timing: published in {:.3} s",
+                            t.elapsed().as_secs_f64()
+                        );
+                        let _ = tx.send(Done::Published(i, res, t0.elapsed()));
+                    }
+                });
+            }
+            let mut ptx = Some(ptx);
             let mut running = 0usize;
+            let mut publishing = 0usize;
             loop {
                 let mut progressed = first_err.is_none();
                 while progressed {
@@ -160,28 +182,59 @@ impl Plan<'_> {
                         scope.spawn(move || {
                             let t0 = Instant::now();
                             let res = run_one(store, node, &parents, key, jobs, opts.locked);
-                            let _ = tx.send((i, res, t0.elapsed()));
+                            let _ = tx.send(Done::Ran(i, res, t0));
                         });
                     }
                 }
-                if running == 0 {
+                if running == 0 && publishing == 0 {
                     break;
                 }
-                let Ok((i, res, elapsed)) = rx.recv() else {
+                if running == 0 {
+                    // nothing left to run: let the publisher finish its queue and stop
+                    ptx = None;
+                }
+                let Ok(done) = rx.recv() else {
                     break;
                 };
-                running -= 1;
+                let (i, res, finished) = match done {
+                    Done::Ran(i, Ok(out), t0) => {
+                        running -= 1;
+                        let sent = ptx.as_ref().is_some_and(|p| {
+                            p.send((i, recs[i.index()].key, out.clone(), t0)).is_ok()
+                        });
+                        if sent {
+                            publishing += 1;
+                            // children may start on it now; it is recorded once published
+                            outputs[i.index()] = Some(out);
+                            continue;
+                        }
+                        let e = Error::Step {
+                            node: g.dag[i].name.clone(),
+                            message: "internal: the output publisher stopped".into(),
+                        };
+                        (i, Err(e), t0.elapsed())
+                    }
+                    Done::Ran(i, Err(e), t0) => {
+                        running -= 1;
+                        (i, Err(e), t0.elapsed())
+                    }
+                    Done::Published(i, res, elapsed) => {
+                        publishing -= 1;
+                        (i, res, elapsed)
+                    }
+                };
                 let name = g.dag[i].name.clone();
                 match res {
-                    Ok(out) => {
+                    Ok(()) => {
                         emit(Event::Finished {
                             name: name.clone(),
-                            elapsed,
+                            elapsed: finished,
                         });
-                        outputs[i.index()] = Some(out);
                         report.built.push(name);
                     }
                     Err(e) => {
+                        // not recorded: children must not be taken as built on it either
+                        outputs[i.index()] = None;
                         emit(Event::Failed {
                             name: name.clone(),
                             error: e.to_string(),
@@ -192,6 +245,7 @@ impl Plan<'_> {
                     }
                 }
             }
+            drop(ptx);
         });
         for &i in &needed {
             if outputs[i.index()].is_some() {
@@ -335,7 +389,21 @@ fn run_one(
     };
     let refs: Vec<&Output> = parents.iter().collect();
     tracing::info!(node = %node.name, key = %key.short(), "running");
+    let (t0, c0) = (Instant::now(), crate::install::cpu_secs());
     let out = node.step.run(&ctx, &refs)?;
-    store.publish(&key, &out)?;
+    tracing::info!(
+        node = %node.name,
+        "timing: ran in {:.3} s ({:.2} CPU-s of the whole process meanwhile)",
+        t0.elapsed().as_secs_f64(),
+        crate::install::cpu_secs() - c0
+    );
     Ok(out)
+}
+
+/// What the executor's threads report.
+enum Done {
+    /// A node's step ran (started at the instant).
+    Ran(NodeIndex, Result<Output, Error>, Instant),
+    /// A node's output was published (or not); run and publish time.
+    Published(NodeIndex, Result<(), Error>, Duration),
 }

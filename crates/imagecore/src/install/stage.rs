@@ -61,7 +61,19 @@ impl Staged {
 /// `file_digest`, also the sha256 of the whole file (same read) into [`Staged::file_sha256`];
 /// with `hash`, the blake3 of each staged file into [`Staged::blobs`] (not stored: the caller
 /// stores them once the payload is verified).
-pub fn stage(pkg: &Pkg, dir: &Path, file_digest: bool, hash: bool) -> Result<Staged, InstallError> {
+///
+/// With a `store`, each staged file's content also goes into it from memory as it is written
+/// (files up to the store's in-memory limit), so it is not read back from staging. Those blobs
+/// may be appended before the payload digest is checked at the end: nothing refers to them (no
+/// stage cache entry, no manifest) unless it passes, and `gc` drops them.
+pub fn stage_into(
+    pkg: &Pkg,
+    dir: &Path,
+    file_digest: bool,
+    hash: bool,
+    store: Option<&crate::store::Store>,
+) -> Result<Staged, InstallError> {
+    let hash = hash || store.is_some();
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let n = pkg.files.len();
     let mut staged = Staged::empty(pkg, dir);
@@ -87,7 +99,7 @@ pub fn stage(pkg: &Pkg, dir: &Path, file_digest: bool, hash: bool) -> Result<Sta
     if n > 0 && stripped {
         stage_stripped(pkg, &mut payload, &mut staged, &mut buf)?;
     } else if n > 0 {
-        stage_newc(pkg, &mut payload, &mut staged, &mut buf, hash)?;
+        stage_newc(pkg, &mut payload, &mut staged, &mut buf, hash, store)?;
     }
     staged.file_sha256 = payload.into_inner().finish_file_digest()?;
     Ok(staged)
@@ -102,8 +114,26 @@ struct Job {
 
 /// Files up to this size are read whole by the decoding thread and written (and hashed) by a
 /// second thread, so that decompression, file creation and hashing overlap; larger ones are
-/// streamed by the decoding thread itself.
+/// handled by the decoding thread itself.
 const PIPELINED_MAX: u64 = 4 << 20;
+/// Files up to this size are put into the store from memory while staging (the store's own
+/// in-memory limit); larger ones are streamed to staging and stored from there afterwards.
+const STORE_FROM_MEMORY: u64 = 16 << 20;
+
+/// Write one staged file; with a store, also put its content (blob id `h`, computed by the
+/// caller) into it.
+fn write_staged(
+    dest: &Path,
+    data: &[u8],
+    h: Option<&Hash>,
+    store: Option<&crate::store::Store>,
+) -> Result<(), InstallError> {
+    std::fs::write(dest, data).map_err(io_err(dest))?;
+    if let (Some(h), Some(store)) = (h, store) {
+        store.put_hashed(h, data)?;
+    }
+    Ok(())
+}
 
 /// The regular newc payload: the calling thread decompresses and parses; a scoped writer
 /// thread creates the staged files (and hashes them).
@@ -113,6 +143,7 @@ fn stage_newc(
     staged: &mut Staged,
     buf: &mut [u8],
     hash: bool,
+    store: Option<&crate::store::Store>,
 ) -> Result<(), InstallError> {
     let rpm_path = &pkg.rpm.path;
     let bad = |message: String| InstallError::Package {
@@ -127,9 +158,10 @@ fn stage_newc(
         let writer = sc.spawn(move || -> Result<Vec<(usize, Hash)>, InstallError> {
             let mut hashes = Vec::new();
             for job in rx {
-                std::fs::write(&job.dest, &job.data).map_err(io_err(&job.dest))?;
-                if hash {
-                    hashes.push((job.idx, Hash::of(&job.data)));
+                let h = hash.then(|| Hash::of(&job.data));
+                write_staged(&job.dest, &job.data, h.as_ref(), store)?;
+                if let Some(h) = h {
+                    hashes.push((job.idx, h));
                 }
             }
             Ok(hashes)
@@ -163,6 +195,14 @@ fn stage_newc(
                         if tx.send(Job { idx: i, dest, data }).is_err() {
                             return Ok(()); // the writer failed: its error is reported below
                         }
+                    } else if store.is_some() && u64::from(size) <= STORE_FROM_MEMORY {
+                        let mut data = vec![0u8; size as usize];
+                        entry.read_exact(&mut data).map_err(read_err)?;
+                        let mut h = blake3::Hasher::new();
+                        h.update_rayon(&data);
+                        let h = Hash::from(h.finalize());
+                        write_staged(&dest, &data, Some(&h), store)?;
+                        staged.blobs[i] = Some(h);
                     } else {
                         let mut out = File::create(&dest).map_err(io_err(&dest))?;
                         let mut h = blake3::Hasher::new();

@@ -121,11 +121,12 @@ fn stage_one(
         }
     }
     let t = std::time::Instant::now();
-    let mut st = stage::stage(
+    let mut st = stage::stage_into(
         p,
         dir,
         expected.is_some() || store.is_some(),
         store.is_some(),
+        store,
     )?;
     let staged_in = t.elapsed();
     if let (Some(want), Some(got)) = (&expected, &st.file_sha256)

@@ -178,6 +178,10 @@ impl Step for Install {
         let mut out = super::util::tree_output(ctx.store, &m)?;
         out.meta.insert("packages".into(), n.to_string());
         let t1 = std::time::Instant::now();
+        // the tree becomes the checkout a postinstall overlay sits on (else it is removed)
+        if let Some(id) = &out.tree {
+            crate::tree::overlay::donate(ctx.store, id, &root);
+        }
         drop(work);
         tracing::info!(
             "install: node ran {:?} (work tree removed in {:?})",

@@ -56,6 +56,16 @@ impl Store {
         Ok(h)
     }
 
+    /// Store `data` whose blob id `h` the caller computed (`Hash::of(data)`) while writing it
+    /// elsewhere: saves hashing it again.
+    pub(crate) fn put_hashed(&self, h: &Hash, data: &[u8]) -> Result<(), StoreError> {
+        if self.has(h) {
+            return Ok(());
+        }
+        let (flags, stored) = encode_blob(data, self.compression());
+        self.append(h, data.len() as u64, flags, &stored)
+    }
+
     /// Store a file's content; returns (blob id, size).
     pub fn put_file(&self, path: &Path) -> Result<(Hash, u64), StoreError> {
         let mut f = File::open(path).map_err(|e| StoreError::io(path, e))?;

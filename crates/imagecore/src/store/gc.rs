@@ -241,7 +241,7 @@ impl Store {
         let co = self.dir.join("checkouts");
         if let Ok(rd) = std::fs::read_dir(&co) {
             for e in rd.flatten() {
-                if std::fs::remove_dir_all(e.path()).is_ok() {
+                if crate::tree::overlay::remove_checkout(&e.path()) {
                     rep.checkouts_removed += 1;
                 }
             }

@@ -23,6 +23,7 @@
 //! file, both ignored and later removed.
 
 mod blobs;
+mod durable;
 mod gc;
 mod lock;
 mod outputs;
@@ -123,6 +124,8 @@ pub struct Store {
     index: RwLock<Option<PackSet>>,
     /// The pack currently being appended to.
     writer: Mutex<Option<PackWriter>>,
+    /// Order of pack seals (a flush waits for the seals started before it).
+    seals: durable::SealOrder,
     /// How many [`StoreLock`]s this handle holds (gc takes the lock itself when zero).
     held: Arc<AtomicUsize>,
     /// For unique temporary names.
@@ -159,6 +162,7 @@ impl Store {
             tmp_dir,
             index: RwLock::new(None),
             writer: Mutex::new(None),
+            seals: durable::SealOrder::default(),
             held: Arc::new(AtomicUsize::new(0)),
             counter: AtomicU64::new(0),
             compress: AtomicBool::new(writer::compression_default()),

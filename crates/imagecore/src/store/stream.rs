@@ -26,6 +26,7 @@ pub struct BlobWriter<'s> {
     file: Option<BufWriter<File>>,
     hasher: blake3::Hasher,
     len: u64,
+    wb: super::durable::Writeback,
 }
 
 impl Write for BlobWriter<'_> {
@@ -36,6 +37,7 @@ impl Write for BlobWriter<'_> {
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
+        self.wb.wrote(n as u64);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -69,6 +71,7 @@ impl BlobWriter<'_> {
             let file = w
                 .into_inner()
                 .map_err(|e| StoreError::io(&tmp, e.into_error()))?;
+            self.wb.finish();
             let h = Hash::from(self.hasher.finalize());
             let loc = Loc {
                 pack: 0,
@@ -98,12 +101,14 @@ impl Store {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| StoreError::io(&tmp, e))?;
+        let wb = super::durable::Writeback::new(&tmp);
         Ok(BlobWriter {
             store: self,
             tmp,
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             hasher: blake3::Hasher::new(),
             len: 0,
+            wb,
         })
     }
 
@@ -117,15 +122,15 @@ impl Store {
         loc: Loc,
         end: u64,
     ) -> Result<(), StoreError> {
-        // Register under the writer lock so a concurrent put of the same blob dedups.
+        // fsync before taking the writer lock (appends go on meanwhile), then register under
+        // the lock so a concurrent put of the same blob dedups.
+        file.sync_all().map_err(|e| StoreError::io(tmp, e))?;
+        drop(file);
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if self.with_index(|s| s.map.contains_key(&h))? {
-            drop(file);
             let _ = std::fs::remove_file(tmp);
             return Ok(());
         }
-        file.sync_all().map_err(|e| StoreError::io(tmp, e))?;
-        drop(file);
         let name = self.new_pack_name();
         let pack_path = self.packs_dir.join(format!("{name}.pack"));
         std::fs::rename(tmp, &pack_path).map_err(|e| StoreError::io(&pack_path, e))?;

@@ -31,6 +31,8 @@ pub(crate) struct PackWriter {
     file: File,
     len: u64,
     entries: Vec<(Hash, Loc)>,
+    /// Background syncs of what is written so far.
+    wb: super::durable::Writeback,
 }
 
 /// The default for new store handles: `OSIMAGE_STORE_COMPRESS=1` turns zstd compression of
@@ -165,16 +167,22 @@ impl Store {
             raw,
             flags,
         };
-        pw.len = at + (REC_HDR + stored.len()) as u64;
+        let end = at + (REC_HDR + stored.len()) as u64;
+        pw.wb.wrote(end - pw.len);
+        pw.len = end;
         pw.entries.push((*h, loc));
         self.with_index_mut(|s| {
             s.map.insert(*h, loc);
         })?;
-        if pw.len >= PACK_ROLL {
-            let pw = w.take();
-            if let Some(pw) = pw {
-                self.seal(pw)?;
-            }
+        if pw.len >= PACK_ROLL
+            && let Some(pw) = w.take()
+        {
+            // sealed outside the lock: other threads go on appending to a new pack
+            let t = self.seals.begin(true);
+            drop(w);
+            let r = self.seal(pw);
+            self.seals.end(t, r.as_ref().err().map(|e| e.to_string()));
+            r?;
         }
         Ok(())
     }
@@ -198,29 +206,42 @@ impl Store {
             file,
             len: PACK_MAGIC.len() as u64,
             entries: Vec::new(),
+            wb: super::durable::Writeback::new(&path),
         })
     }
 
     /// Make a pack durable: fsync it, then write its index atomically.
-    fn seal(&self, pw: PackWriter) -> Result<(), StoreError> {
+    fn seal(&self, mut pw: PackWriter) -> Result<(), StoreError> {
         let path = self.packs_dir.join(format!("{}.pack", pw.name));
+        pw.wb.finish();
         pw.file.sync_all().map_err(|e| StoreError::io(&path, e))?;
         let idx = encode_index(&pw.entries, pw.len);
         let dst = self.packs_dir.join(format!("{}.idx", pw.name));
         atomic_write(&self.tmp_path("idx"), &dst, &idx)
     }
 
-    /// Seal the shared pack if it holds anything: every blob put so far becomes durable.
+    /// Seal the shared pack if it holds anything: every blob put so far becomes durable (also
+    /// those of packs other threads are sealing: this waits for them). The fsync runs outside
+    /// the writer lock, so other threads keep appending (to a new pack) meanwhile.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pw) = w.take() {
-            if pw.entries.is_empty() {
-                *w = Some(pw);
-                return Ok(());
-            }
-            self.seal(pw)?;
+        let (pw, t) = {
+            let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let pw = match w.take() {
+                Some(pw) if pw.entries.is_empty() => {
+                    *w = Some(pw);
+                    None
+                }
+                other => other,
+            };
+            let t = self.seals.begin(pw.is_some());
+            (pw, t)
+        };
+        if let Some(pw) = pw {
+            let r = self.seal(pw);
+            self.seals.end(t, r.as_ref().err().map(|e| e.to_string()));
+            r?;
         }
-        Ok(())
+        self.seals.wait_before(t, &self.packs_dir)
     }
 
     /// Stream a large blob into a pack of its own: `prefix` then the rest of `r`.
@@ -260,6 +281,7 @@ impl Store {
         };
         let mut hasher = blake3::Hasher::new();
         let mut raw = 0u64;
+        let mut wb = super::durable::Writeback::new(tmp);
         {
             use std::io::Seek;
             file.seek(std::io::SeekFrom::Start(data_start))
@@ -288,9 +310,11 @@ impl Store {
                 hasher.update(&buf[..n]);
                 sink.write_all(&buf[..n]).map_err(io)?;
                 raw += n as u64;
+                wb.wrote(n as u64);
             }
             sink.flush().map_err(io)?;
         }
+        wb.finish();
         let end = file.metadata().map_err(io)?.len();
         let stored = end - data_start;
         let h = Hash::from(hasher.finalize());

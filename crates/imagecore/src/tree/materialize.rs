@@ -293,3 +293,71 @@ fn create_entry(store: &Store, e: &Entry, p: &Path, root: bool) -> Result<bool, 
     set_path_meta(e, p, root, false)?;
     Ok(true)
 }
+
+/// At most this many entries are changed by [`patch`]; a larger difference is materialised.
+const MAX_PATCH: usize = 512;
+
+/// Turn the tree at `dir`, which holds exactly `from` (e.g. a step's work tree just scanned
+/// into `from`), into `to` by changing only the entries that differ. Returns `Ok(false)` when
+/// the difference is not a small one among non-directory entries (a directory added, removed
+/// or changing kind, hardlinked files, more than [`MAX_PATCH`] entries): the tree may then be
+/// partly changed and must be discarded.
+pub(crate) fn patch(
+    store: &Store,
+    from: &Manifest,
+    to: &Manifest,
+    dir: &Path,
+) -> Result<bool, TreeError> {
+    validate(to, dir)?;
+    let root = is_root();
+    let simple = |e: &Entry| !e.is_dir() && !matches!(e.kind, Kind::File { link: Some(_), .. });
+    let (mut remove, mut create, mut dirs) = (Vec::new(), Vec::new(), Vec::new());
+    for y in &to.entries {
+        match from.get(&y.path) {
+            Some(x) if x == y => {}
+            Some(x) if x.is_dir() && y.is_dir() => dirs.push(y),
+            Some(x) if simple(x) && simple(y) => {
+                remove.push(x);
+                create.push(y);
+            }
+            None if simple(y) => create.push(y),
+            _ => return Ok(false),
+        }
+    }
+    for x in &from.entries {
+        if to.get(&x.path).is_none() {
+            if !simple(x) {
+                return Ok(false);
+            }
+            remove.push(x);
+        }
+    }
+    if remove.len() + create.len() + dirs.len() > MAX_PATCH {
+        return Ok(false);
+    }
+    for x in &remove {
+        let p = dir.join(&x.path);
+        match std::fs::remove_file(&p) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(io(&p, err)),
+            _ => {}
+        }
+    }
+    for y in &create {
+        create_entry(store, y, &dir.join(&y.path), root)?;
+    }
+    // parents of what changed get their metadata (mtime) back, deepest first
+    let mut touched: Vec<&Entry> = dirs;
+    for e in remove.iter().chain(&create) {
+        if let Some((parent, _)) = e.path.rsplit_once('/')
+            && let Some(d) = to.get(parent)
+        {
+            touched.push(d);
+        }
+    }
+    touched.sort_by(|a, b| b.path.cmp(&a.path));
+    touched.dedup_by(|a, b| a.path == b.path);
+    for d in touched {
+        set_path_meta(d, &dir.join(&d.path), root, true)?;
+    }
+    Ok(true)
+}

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::store::Store;
@@ -40,28 +41,202 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> TreeError + '_ {
 }
 
 /// The read-only checkout of `m` (materialised on first use), usable as an overlay lower layer.
+///
+/// When tmpfs (`/dev/shm`) has room for [`TMPFS_FACTOR`] times the tree's content, the checkout
+/// is materialised there and `checkouts/<id>` is a symlink to it: creating thousands of files
+/// on a disk filesystem costs far more (on ext4 without a journal, every new inode is checked
+/// against recently deleted ones, which a rebuild has many of). Such a checkout holds memory
+/// until it is evicted (only the newest [`KEEP_CHECKOUTS`] are kept) or its store is removed
+/// (orphans are found by their `.owner` file and removed by the next checkout).
 pub fn checkout(store: &Store, m: &Manifest) -> Result<PathBuf, TreeError> {
     let base = store.dir().join("checkouts");
     std::fs::create_dir_all(&base).map_err(io(&base))?;
     let dir = base.join(m.id().to_hex());
     if dir.is_dir() {
+        // in use now: no longer to be changed into another checkout
+        DONATED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, l)| *l != dir);
         // most recently used: keeps it out of the eviction below
         let _ = filetime_now(&dir);
-        return Ok(dir);
+        return Ok(real_dir(&dir));
+    }
+    remove_checkout(&dir); // a dangling link (tmpfs cleared by a reboot)
+    if let Some(d) = derive(store, m, &base, &dir)? {
+        return Ok(d);
     }
     remove_stale_dirs(&base, "osimage-root-");
+    let shm = Path::new(SHM);
+    let on_tmpfs = rustix::fs::statvfs(shm)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .is_ok_and(|room| room > m.content_size().saturating_mul(TMPFS_FACTOR));
+    let parent = if on_tmpfs {
+        remove_stale_dirs(shm, "osimage-root-");
+        remove_orphans(shm);
+        shm
+    } else {
+        base.as_path()
+    };
     let tmp = tempfile::Builder::new()
         .prefix(&format!("osimage-root-{}-", std::process::id()))
-        .tempdir_in(&base)
-        .map_err(io(&base))?;
+        .tempdir_in(parent)
+        .map_err(io(parent))?;
     let root = tmp.path().join("root");
     super::materialize(store, m, &root)?;
     // the rename publishes the checkout whole
     let tmp_path = tmp.keep();
-    std::fs::rename(&root, &dir).map_err(io(&dir))?;
-    let _ = std::fs::remove_dir(&tmp_path);
+    let res = if on_tmpfs {
+        link_tmpfs(&root, &dir, &m.id()).map(|_| ())
+    } else {
+        std::fs::rename(&root, &dir).map_err(io(&dir))
+    };
+    let _ = std::fs::remove_dir_all(&tmp_path);
+    res?;
     evict(&base, &dir);
-    Ok(dir)
+    Ok(real_dir(&dir))
+}
+
+/// Move the tree `root` (on tmpfs) to its tmpfs checkout directory for manifest `id` and link
+/// `dir` (`checkouts/<id>`) to it. Returns the tmpfs directory.
+fn link_tmpfs(root: &Path, dir: &Path, id: &crate::hash::Hash) -> Result<PathBuf, TreeError> {
+    let abs = std::path::absolute(dir).map_err(io(dir))?;
+    let real = Path::new(SHM).join(format!(
+        "osimage-checkout-{}-{}",
+        crate::hash::Hash::of(abs.as_os_str().as_encoded_bytes()).short(),
+        id.to_hex()
+    ));
+    // owner first, link second (dangling until the rename): an orphan scan never sees the
+    // directory without both
+    let owner = owner_file(&real);
+    std::fs::write(&owner, abs.as_os_str().as_encoded_bytes()).map_err(io(&owner))?;
+    let _ = std::fs::remove_dir_all(&real);
+    std::os::unix::fs::symlink(&real, dir).map_err(io(dir))?;
+    std::fs::rename(root, &real).map_err(io(&real))?;
+    Ok(real)
+}
+
+/// Checkouts donated by this process ([`donate`]) and not used since: (manifest id, link).
+static DONATED: std::sync::Mutex<Vec<(crate::hash::Hash, PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Offer `tree`, a directory holding exactly the manifest `id` (a step's work tree that was
+/// just scanned into it), as the checkout of `id`: it is moved (not copied) into the store's
+/// checkouts, and until it is used as is, [`checkout`] may turn it into the checkout of a
+/// manifest that differs from it in a few files (e.g. a child step's), changing only those.
+/// Only as root (the tree's owners must be the manifest's) and when `tree` is on tmpfs.
+/// Returns false when `tree` was left in place (the caller removes it).
+pub fn donate(store: &Store, id: &crate::hash::Hash, tree: &Path) -> bool {
+    if !rustix::process::geteuid().is_root() || !tree.starts_with(SHM) {
+        return false;
+    }
+    let base = store.dir().join("checkouts");
+    let dir = base.join(id.to_hex());
+    if std::fs::create_dir_all(&base).is_err() || std::fs::symlink_metadata(&dir).is_ok() {
+        return false;
+    }
+    remove_orphans(Path::new(SHM));
+    match link_tmpfs(tree, &dir, id) {
+        Ok(_) => {
+            DONATED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((*id, dir.clone()));
+            evict(&base, &dir);
+            true
+        }
+        Err(e) => {
+            tracing::debug!("work tree not donated as a checkout: {e}");
+            let _ = std::fs::remove_file(&dir);
+            false
+        }
+    }
+}
+
+/// The checkout of `m` made from a donated one by changing the few entries that differ, if
+/// there is such a donation.
+fn derive(store: &Store, m: &Manifest, base: &Path, dir: &Path) -> Result<Option<PathBuf>, TreeError> {
+    let donated = {
+        let mut d = DONATED.lock().unwrap_or_else(|e| e.into_inner());
+        d.retain(|(_, link)| link.is_dir());
+        d.pop()
+    };
+    let Some((from_id, link)) = donated else {
+        return Ok(None);
+    };
+    let from = store.get_manifest(&from_id)?;
+    let real = real_dir(&link);
+    if !super::materialize::patch(store, &from, m, &real)? {
+        // partly changed, perhaps: no longer the checkout of `from_id`
+        remove_checkout(&link);
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_file(owner_file(&real));
+    let new = link_tmpfs(&real, dir, &m.id())?;
+    evict(base, dir);
+    Ok(Some(new))
+}
+
+/// Where tmpfs checkouts live.
+const SHM: &str = "/dev/shm";
+/// A checkout goes to tmpfs only when tmpfs has this many times its content free.
+pub const TMPFS_FACTOR: u64 = 8;
+
+/// The directory a checkout path stands for (the tmpfs directory when it is a link).
+fn real_dir(dir: &Path) -> PathBuf {
+    match std::fs::read_link(dir) {
+        Ok(t) => t,
+        Err(_) => dir.to_path_buf(),
+    }
+}
+
+fn owner_file(real: &Path) -> PathBuf {
+    let mut s = real.as_os_str().to_owned();
+    s.push(".owner");
+    PathBuf::from(s)
+}
+
+/// Remove a checkout: a directory, or a link and the tmpfs directory it points to.
+pub fn remove_checkout(dir: &Path) -> bool {
+    match std::fs::symlink_metadata(dir) {
+        Ok(md) if md.file_type().is_symlink() => {
+            if let Ok(t) = std::fs::read_link(dir) {
+                let _ = std::fs::remove_dir_all(&t);
+                let _ = std::fs::remove_file(owner_file(&t));
+            }
+            std::fs::remove_file(dir).is_ok()
+        }
+        Ok(_) => std::fs::remove_dir_all(dir).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Remove tmpfs checkouts whose owning link (recorded in their `.owner` file) no longer points
+/// at them (their store was removed or evicted them without us).
+fn remove_orphans(shm: &Path) {
+    let Ok(rd) = std::fs::read_dir(shm) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("osimage-checkout-") || name.ends_with(".owner") {
+            continue;
+        }
+        let real = e.path();
+        let owner = owner_file(&real);
+        let owned = std::fs::read(&owner)
+            .ok()
+            .map(|b| PathBuf::from(std::ffi::OsString::from_vec(b)))
+            .and_then(|link| std::fs::read_link(link).ok())
+            .is_some_and(|t| t == real);
+        if !owned {
+            tracing::debug!("removing orphaned checkout {}", real.display());
+            let _ = std::fs::remove_dir_all(&real);
+            let _ = std::fs::remove_file(&owner);
+        }
+    }
 }
 
 fn filetime_now(dir: &Path) -> std::io::Result<()> {
@@ -77,13 +252,13 @@ fn evict(base: &Path, keep: &Path) {
     let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = rd
         .flatten()
         .filter(|e| e.file_name().len() == 64)
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter_map(|e| Some((std::fs::metadata(e.path()).ok()?.modified().ok()?, e.path())))
         .collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     for (_, d) in dirs.into_iter().skip(KEEP_CHECKOUTS) {
         if d != keep {
             tracing::debug!("removing old checkout {}", d.display());
-            let _ = std::fs::remove_dir_all(&d);
+            remove_checkout(&d);
         }
     }
 }
@@ -311,4 +486,62 @@ mod tests {
             "lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=off,index=off,metacopy=off"
         );
     }
+
+    #[test]
+    fn a_donated_work_tree_becomes_a_nearby_checkout() {
+        if !rustix::process::geteuid().is_root() || !Path::new(SHM).is_dir() {
+            eprintln!("SKIPPED: needs root and {SHM}");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let work = tempfile::Builder::new()
+            .prefix("osimage-test-donate-")
+            .tempdir_in(SHM)
+            .unwrap();
+        let tree = work.path().join("rootimg");
+        std::fs::create_dir_all(tree.join("etc")).unwrap();
+        std::fs::create_dir_all(tree.join("usr/lib")).unwrap();
+        std::fs::write(tree.join("etc/keep"), b"keep").unwrap();
+        std::fs::write(tree.join("etc/fstab"), b"old").unwrap();
+        std::fs::write(tree.join("usr/lib/gone"), b"gone").unwrap();
+        std::os::unix::fs::symlink("lib", tree.join("usr/lib64")).unwrap();
+        let from = crate::tree::scan(&store, &tree, None).unwrap();
+        let from_id = store.put_manifest(&from).unwrap();
+        assert!(donate(&store, &from_id, &tree));
+        assert!(!tree.exists(), "moved, not copied");
+        // the child tree: one file changed, one added, one removed, a directory's mode changed
+        let mut to = from.clone();
+        let mut fstab = to.get("etc/fstab").unwrap().clone();
+        fstab.kind = Kind::File {
+            blob: store.put_bytes(b"new fstab").unwrap(),
+            size: 9,
+            link: None,
+        };
+        fstab.mtime = 7;
+        to.insert(fstab.clone());
+        let mut added = fstab.clone();
+        added.path = "etc/resolv.conf".into();
+        to.insert(added);
+        to.remove_tree("usr/lib/gone");
+        let mut etc = to.get("etc").unwrap().clone();
+        etc.mode = 0o700;
+        to.insert(etc);
+        let co = checkout(&store, &to).unwrap();
+        assert!(co.starts_with(SHM), "{}", co.display());
+        let again = crate::tree::scan(&store, &co, None).unwrap();
+        assert_eq!(again, to, "the patched checkout holds exactly the child manifest");
+        // the donation was used up: the parent's checkout is materialised afresh
+        let co2 = checkout(&store, &from).unwrap();
+        assert_ne!(co, co2);
+        assert_eq!(crate::tree::scan(&store, &co2, None).unwrap(), from);
+        // removing the store's links leaves orphans that the next donation removes
+        assert!(remove_checkout(&store.dir().join("checkouts").join(from.id().to_hex())));
+        assert!(!co2.exists());
+        std::fs::remove_file(store.dir().join("checkouts").join(to.id().to_hex())).unwrap();
+        assert!(co.exists());
+        remove_orphans(Path::new(SHM));
+        assert!(!co.exists(), "orphaned tmpfs checkout removed");
+    }
+
 }
