@@ -52,7 +52,7 @@ pub(crate) fn after_preun(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec<
 }
 
 /// Step 4, after the files of `me` are removed, before its `%postun`.
-pub(crate) fn after_files(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec<Run> {
+pub(crate) fn after_files(db: &LiveDb, removed: &[String]) -> Vec<Run> {
     others_file(
         db,
         removed,
