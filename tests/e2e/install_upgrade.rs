@@ -90,6 +90,13 @@ echo x > %{{buildroot}}/usr/share/app-extra/x
             log(&me, &format!("{t}-extra"), "$1 $2", "")
         );
     }
+    // its own file triggers on its own files (rpm runs its %filetriggerun twice on erase)
+    for t in ["filetriggerin", "filetriggerun", "filetriggerpostun"] {
+        s += &format!(
+            "%{t} -- /usr/share/app/\n{}cat >> {LOG}\n",
+            log(&me, &format!("own-{t}"), "$1", "")
+        );
+    }
     s += r#"
 %files
 %config /etc/app/plain.conf
@@ -334,15 +341,21 @@ fn upgrade_matches_rpm_u() {
         "watcher transfiletriggerun 0 n=1\n",
         "watcher transfiletriggerpostun 0 n=1\n",
         "app-2 posttrans 2\n",
+        // a package's own file triggers: on install once on its own files (among the
+        // others', by rpmdb order) and once on the other packages' files; on erase twice
+        "app-2 own-filetriggerin 0\n/usr/share/app/common\n/usr/share/app/same\nprio",
+        "app-1 own-filetriggerun 0\n/usr/share/app/dropped\nwatcher filetriggerun",
+        "app-1 own-filetriggerpostun 0\n/usr/share/app/dropped\n",
     ] {
         assert!(ours.contains(needle), "missing {needle:?} in:\n{ours}");
     }
     // priorities: the high one before %post/%preun/%postun, the low one after
     for needle in [
-        "prio filetriggerin-50000 0\napp-2 post 2",
+        "prio filetriggerin-50000 0\napp-2 own-filetriggerin 0\n",
+        "/usr/share/app/moved\napp-2 post 2",
         "app-2 triggerin-extra 2 2\nprio filetriggerin-100 0\n",
         "prio filetriggerun-50000 0\napp-1 triggerun-extra 1 1\n",
-        "common v2\nprio filetriggerun-100 0\nwatcher filetriggerpostun 0",
+        "common v2\nprio filetriggerun-100 0\napp-1 own-filetriggerpostun 0",
         "prio filetriggerpostun-50000 0\napp-1 postun 1",
         "watcher triggerpostun 1 1 n=2\nprio filetriggerpostun-100 0\n",
         "prio transfiletriggerin-50000 0\nprio transfiletriggerin-100 0\n",

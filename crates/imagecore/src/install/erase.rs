@@ -178,7 +178,7 @@ pub(crate) fn erase_one(
     }
     remove_files(root, &h, &removed)?;
     if run {
-        ctx.run_all(after_files(db, me, &removed), false)?;
+        ctx.run_all(after_files(db, &removed), false)?;
         if let Some(sc) = &postun {
             ctx.run(&nevra, sc, &arg, None, false)?;
         }

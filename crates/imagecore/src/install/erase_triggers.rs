@@ -2,7 +2,8 @@
 //! the order and with the arguments of rpm 4.18 (checked against `rpm -e/-U --root`):
 //!
 //! 1. `%filetriggerun` of priority ≥ 10000: the erased package's own on every installed
-//!    file, then other packages' on its removed files,
+//!    file, then those of every package on its removed files (its own again: rpm still has
+//!    it in the rpmdb),
 //! 2. its own `%triggerun` on installed packages (`$1` = its remaining instances, `$2` =
 //!    instances of the target), each trigger at most once,
 //! 3. other packages' `%triggerun` on it (`$1` = instances of the owner, `$2` = its
@@ -11,7 +12,7 @@
 //! then `%preun`, then the `%filetriggerun` of priority < 10000 (other packages', then its
 //! own), the files are removed, and
 //!
-//! 4. other packages' `%filetriggerpostun` of priority ≥ 10000 on the removed files,
+//! 4. `%filetriggerpostun` of priority ≥ 10000 on the removed files (its own included),
 //!
 //! then `%postun`, and
 //!
@@ -33,7 +34,6 @@ pub(crate) fn before_preun(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec
     let mut runs = own_file(db, me, TRIGGER_UN, "%filetriggerun", Class::Upper);
     runs.extend(others_file(
         db,
-        me.hnum,
         removed,
         TRIGGER_UN,
         "%filetriggerun",
@@ -46,23 +46,15 @@ pub(crate) fn before_preun(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec
 
 /// After `%preun`, before the files are removed: the lower-priority `%filetriggerun`.
 pub(crate) fn after_preun(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec<Run> {
-    let mut runs = others_file(
-        db,
-        me.hnum,
-        removed,
-        TRIGGER_UN,
-        "%filetriggerun",
-        Class::Lower,
-    );
+    let mut runs = others_file(db, removed, TRIGGER_UN, "%filetriggerun", Class::Lower);
     runs.extend(own_file(db, me, TRIGGER_UN, "%filetriggerun", Class::Lower));
     runs
 }
 
 /// Step 4, after the files of `me` are removed, before its `%postun`.
-pub(crate) fn after_files(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec<Run> {
+pub(crate) fn after_files(db: &LiveDb, removed: &[String]) -> Vec<Run> {
     others_file(
         db,
-        me.hnum,
         removed,
         TRIGGER_POSTUN,
         "%filetriggerpostun",
@@ -76,7 +68,6 @@ pub(crate) fn after_postun(db: &LiveDb, me: &LivePkg, removed: &[String]) -> Vec
     let mut runs = others_pkg(db, me, TRIGGER_POSTUN, "%triggerpostun", -1);
     runs.extend(others_file(
         db,
-        me.hnum,
         removed,
         TRIGGER_POSTUN,
         "%filetriggerpostun",

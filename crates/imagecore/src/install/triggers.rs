@@ -243,18 +243,18 @@ impl Ctx<'_> {
     }
 }
 
-/// File triggers with `sense` (of `class`) of live packages other than `me` on `paths`:
-/// by descending priority, rpmdb order, trigger index.
+/// File triggers with `sense` (of `class`) of live packages — `me`'s own included, as rpm
+/// has it in the rpmdb — on `paths` (the files of `me`): by descending priority, rpmdb order,
+/// trigger index.
 pub(crate) fn others_file(
     db: &LiveDb,
-    me: i64,
     paths: &[String],
     sense: u32,
     which: &str,
     class: Class,
 ) -> Vec<Run> {
     let mut found: Vec<(u32, i64, usize, Run)> = Vec::new();
-    for owner in db.live().filter(|p| p.hnum != me) {
+    for owner in db.live() {
         for (tix, t) in owner.file.iter().enumerate() {
             if t.flags & sense == 0 || !t.in_class(class) {
                 continue;
@@ -269,7 +269,10 @@ pub(crate) fn others_file(
     found.into_iter().map(|(_, _, _, r)| r).collect()
 }
 
-/// `me`'s own file triggers with `sense` (of `class`) on every file in the rpmdb now.
+/// `me`'s own ("immediate") file triggers with `sense` (of `class`) on the files in the
+/// rpmdb now: when `me` is being installed, those of the other packages (its own files fire
+/// its triggers once, in [`others_file`]); when it is being erased, its own too (rpm then
+/// runs its `%filetriggerun` twice on them).
 pub(crate) fn own_file(
     db: &LiveDb,
     me: &LivePkg,
@@ -287,7 +290,12 @@ pub(crate) fn own_file(
     trigs
         .into_iter()
         .filter_map(|(_, t)| {
-            let m = t.matching(sense, db.live().flat_map(|p| p.paths.iter()));
+            let erasing = sense & (TRIGGER_UN | TRIGGER_POSTUN) != 0;
+            let files = db
+                .live()
+                .filter(|p| erasing || p.hnum != me.hnum)
+                .flat_map(|p| p.paths.iter());
+            let m = t.matching(sense, files);
             (!m.is_empty()).then(|| Run::file(me, t, which, &m))
         })
         .collect()
@@ -340,7 +348,7 @@ pub(crate) fn prein(db: &LiveDb, me: &LivePkg) -> Vec<Run> {
 
 /// `%filetriggerin` of `class` after `me` was placed and added to the rpmdb.
 pub(crate) fn file_in(db: &LiveDb, me: &LivePkg, class: Class) -> Vec<Run> {
-    let mut runs = others_file(db, me.hnum, &me.paths, TRIGGER_IN, "%filetriggerin", class);
+    let mut runs = others_file(db, &me.paths, TRIGGER_IN, "%filetriggerin", class);
     runs.extend(own_file(db, me, TRIGGER_IN, "%filetriggerin", class));
     runs
 }
