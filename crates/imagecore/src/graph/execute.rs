@@ -75,6 +75,9 @@ pub struct BuildReport {
     pub exported: Vec<std::path::PathBuf>,
     /// The final key of every node that has an output (built or cached), in build order.
     pub keys: Vec<(String, crate::hash::Hash)>,
+    /// Per node that ran, its resident memory (only with `OSIMAGE_MEMTRACE` set; see
+    /// [`super::memtrace`]), in the order the nodes started.
+    pub memory: Vec<super::memtrace::NodeMemory>,
 }
 
 impl Plan<'_> {
@@ -101,6 +104,7 @@ impl Plan<'_> {
         let mut report = BuildReport::default();
         let mut started: HashSet<NodeIndex> = HashSet::new();
         let mut first_err: Option<Error> = None;
+        let memtrace = super::memtrace::MemTrace::from_env(n + 1);
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel::<(NodeIndex, Result<Output, Error>, Duration)>();
             let mut running = 0usize;
@@ -157,6 +161,9 @@ impl Plan<'_> {
                             name: node.name.clone(),
                             kind: node.step.kind(),
                         });
+                        if let Some(t) = &memtrace {
+                            t.start(i.index(), &node.name);
+                        }
                         scope.spawn(move || {
                             let t0 = Instant::now();
                             let res = run_one(store, node, &parents, key, jobs, opts.locked);
@@ -171,6 +178,9 @@ impl Plan<'_> {
                     break;
                 };
                 running -= 1;
+                if let Some(t) = &memtrace {
+                    t.finish(i.index());
+                }
                 let name = g.dag[i].name.clone();
                 match res {
                     Ok(out) => {
@@ -203,10 +213,17 @@ impl Plan<'_> {
         if let Some(e) = first_err {
             return Err(e);
         }
+        if let Some(t) = &memtrace {
+            t.start(n, "(export)");
+        }
         for &i in &needed {
             if let Some(out) = &outputs[i.index()] {
                 g.dag[i].step.export(self.store, out, &opts.export)?;
             }
+        }
+        if let Some(t) = memtrace {
+            t.finish(n);
+            report.memory = t.report();
         }
         if opts.rootimg {
             let last_tree = needed
