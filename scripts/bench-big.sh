@@ -2,6 +2,14 @@
 # Peak memory building a >= 2 GB image (issue 7, pair 7: target <= 300 MB peak RSS).
 #
 #   scripts/bench-big.sh        # results also in $BENCH_DIR/bench-big.json
+#   BASE_BIN=/path/to/older/osimage scripts/bench-big.sh   # also a cold build with that binary,
+#                                   # in the same run (before ours), for before/after figures
+#   NODE_RSS=0 scripts/bench-big.sh # without the per-node memory trace
+#
+# Per-node peaks come from OSIMAGE_MEMTRACE (see imagecore::graph::memtrace): a sampler reads
+# /proc/self/status every 5 ms and charges each sample to the nodes running then; the sampled
+# timeline of the cold build is kept in $BENCH_DIR/cold.memtrace (ms, total/anon/file/shmem KiB,
+# running nodes).
 #
 # Inputs, built here once and cached in target/osimage-fixtures/bigset-v1: 40 rpmbuild packages
 # of pseudo-random (incompressible) and base64 text files, ~52 MB each, one of them also holding a
@@ -85,18 +93,28 @@ compress = "zstd"
 level = 3
 TOML
 
-measure() { # name: runs osimage build with GNU time -v; prints wall seconds and peak RSS KiB
-  /usr/bin/time -v -o "$WORK/$1.time" bash -c "cd '$WORK' && '$BIN' build big.toml --cache-dir cache" > "$WORK/$1.log" 2>&1 \
-    || { cat "$WORK/$1.log"; exit 1; }
+measure() { # name cache-dir binary: osimage build under GNU time -v; prints wall seconds, peak RSS KiB
+  local trace=
+  [ "${NODE_RSS:-1}" = 1 ] && trace=$WORK/$1.memtrace
+  /usr/bin/time -v -o "$WORK/$1.time" env OSIMAGE_MEMTRACE="$trace" \
+    bash -c "cd '$WORK' && '$3' build big.toml --cache-dir '$2'" > "$WORK/$1.log" 2>&1 \
+    || { cat "$WORK/$1.log" >&2; exit 1; }
   local wall rss
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$WORK/$1.time")
   rss=$(awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$WORK/$1.time")
   echo "$wall $rss"
 }
-sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-set -- $(measure cold); CW=$1; CR=$2
+cold_drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+BW=; BR=
+if [ -n "${BASE_BIN:-}" ]; then
+  cold_drop
+  set -- $(measure base "$WORK/cache-base" "$BASE_BIN"); BW=$1; BR=$2
+  rm -rf "$WORK/cache-base"
+fi
+cold_drop
+set -- $(measure cold cache "$BIN"); CW=$1; CR=$2
 echo "# changed" >> "$WORK/big.postinstall"
-set -- $(measure postinstall); PW=$1; PR=$2
+set -- $(measure postinstall cache "$BIN"); PW=$1; PR=$2
 INST=$(du -sm --apparent-size "$WORK/cache/packs" | cut -f1)
 SO=$(stat -c %s "$WORK/out/rootimg.cpio.zst")
 echo
@@ -104,9 +122,15 @@ echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); cache ${IN
 printf '| case | wall | peak RSS |\n|---|---|---|\n'
 printf '| cold build, %d packages, archive %d B | %.2f s | %d KiB |\n' "$((NPKG + 1))" "$SO" "$CW" "$CR"
 printf '| postinstall changed | %.2f s | %d KiB |\n' "$PW" "$PR"
+[ -n "$BW" ] && printf '| cold build, BASE_BIN (same run, before ours) | %.2f s | %d KiB |\n' "$BW" "$BR"
+if [ "${NODE_RSS:-1}" = 1 ]; then
+  echo; echo "per node, cold build (MiB; OSIMAGE_MEMTRACE):"
+  grep -h '^memtrace' "$WORK/cold.log" | sed 's/^memtrace /  /' || true
+fi
 grep -h "frames" "$WORK/postinstall.log" || true
 cat > "$WORK/bench-big.json" <<JSON
 {"cold_s": $CW, "cold_peak_rss_kib": $CR, "postinstall_s": $PW, "postinstall_peak_rss_kib": $PR,
+ "base_cold_s": ${BW:-null}, "base_cold_peak_rss_kib": ${BR:-null},
  "archive_bytes": $SO, "cache_mb": $INST, "packages": $((NPKG + 1)), "nproc": $(nproc)}
 JSON
 echo "json: $WORK/bench-big.json"

@@ -28,7 +28,37 @@ impl Hash {
     pub fn short(&self) -> String {
         self.to_hex()[..12].to_string()
     }
+
+    /// Hash everything `r` yields; returns the hash and the length. Reads [`READ_CHUNK`] bytes
+    /// at a time, each chunk hashed on all cores: memory stays bounded whatever the size (a
+    /// memory map of the whole file, as `update_mmap_rayon` makes, puts every page of it in
+    /// the process's resident set).
+    pub fn of_reader(r: &mut impl std::io::Read) -> std::io::Result<(Hash, u64)> {
+        let mut h = blake3::Hasher::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut total = 0u64;
+        loop {
+            let mut n = 0;
+            while n < buf.len() {
+                match r.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            h.update_rayon(&buf[..n]);
+            total += n as u64;
+        }
+        Ok((Hash::from(h.finalize()), total))
+    }
 }
+
+/// Chunk size of [`Hash::of_reader`].
+pub const READ_CHUNK: usize = 4 << 20;
 
 impl From<blake3::Hash> for Hash {
     fn from(h: blake3::Hash) -> Self {
@@ -71,5 +101,17 @@ mod tests {
         assert_eq!(Hash::from_hex(&h.to_hex()), Some(h));
         assert_eq!(h.to_hex(), blake3::hash(b"abc").to_hex().to_string());
         assert!(Hash::from_hex("zz").is_none());
+    }
+
+    #[test]
+    fn of_reader_matches_of() {
+        let mut data = vec![0u8; READ_CHUNK * 2 + 12345];
+        blake3::Hasher::new()
+            .update(b"seed")
+            .finalize_xof()
+            .fill(&mut data);
+        let (h, n) = Hash::of_reader(&mut &data[..]).unwrap();
+        assert_eq!((h, n), (Hash::of(&data), data.len() as u64));
+        assert_eq!(Hash::of_reader(&mut &b""[..]).unwrap(), (Hash::of(b""), 0));
     }
 }

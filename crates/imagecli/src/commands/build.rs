@@ -76,5 +76,27 @@ pub fn run(a: BuildArgs) -> anyhow::Result<i32> {
         report.cached.len(),
         plan.rootimgdir().display()
     );
+    // OSIMAGE_MEMTRACE: resident memory per node (MiB), largest sample while it ran
+    for m in &report.memory {
+        let mib = |k: u64| k as f64 / 1024.0;
+        eprintln!(
+            "memtrace {:<16} peak {:7.1} MiB (anon {:6.1} + file {:5.1} + shmem {:6.1}; max anon {:6.1}, max shmem {:6.1}) start {:6.1} end {:6.1} hwm {:6.1}{}",
+            m.name,
+            mib(m.peak.total),
+            mib(m.peak.anon),
+            mib(m.peak.file),
+            mib(m.peak.shmem),
+            mib(m.peak_anon),
+            mib(m.peak_shmem),
+            mib(m.start.total),
+            mib(m.end.total),
+            mib(m.end.hwm),
+            if m.overlapped.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", m.overlapped.join(","))
+            }
+        );
+    }
     Ok(0)
 }

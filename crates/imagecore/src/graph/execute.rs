@@ -75,6 +75,9 @@ pub struct BuildReport {
     pub exported: Vec<std::path::PathBuf>,
     /// The final key of every node that has an output (built or cached), in build order.
     pub keys: Vec<(String, crate::hash::Hash)>,
+    /// Per node that ran, its resident memory (only with `OSIMAGE_MEMTRACE` set; see
+    /// [`super::memtrace`]), in the order the nodes started.
+    pub memory: Vec<super::memtrace::NodeMemory>,
 }
 
 impl Plan<'_> {
@@ -101,6 +104,7 @@ impl Plan<'_> {
         let mut report = BuildReport::default();
         let mut started: HashSet<NodeIndex> = HashSet::new();
         let mut first_err: Option<Error> = None;
+        let memtrace = super::memtrace::MemTrace::from_env(n + 1);
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel::<Done>();
             // Outputs are published (blobs made durable, then the record written) by one
@@ -179,6 +183,9 @@ impl Plan<'_> {
                             name: node.name.clone(),
                             kind: node.step.kind(),
                         });
+                        if let Some(t) = &memtrace {
+                            t.start(i.index(), &node.name);
+                        }
                         scope.spawn(move || {
                             let t0 = Instant::now();
                             let res = run_one(store, node, &parents, key, jobs, opts.locked);
@@ -199,6 +206,9 @@ impl Plan<'_> {
                 let (i, res, finished) = match done {
                     Done::Ran(i, Ok(out), t0) => {
                         running -= 1;
+                        if let Some(t) = &memtrace {
+                            t.finish(i.index());
+                        }
                         let sent = ptx.as_ref().is_some_and(|p| {
                             p.send((i, recs[i.index()].key, out.clone(), t0)).is_ok()
                         });
@@ -216,6 +226,9 @@ impl Plan<'_> {
                     }
                     Done::Ran(i, Err(e), t0) => {
                         running -= 1;
+                        if let Some(t) = &memtrace {
+                            t.finish(i.index());
+                        }
                         (i, Err(e), t0.elapsed())
                     }
                     Done::Published(i, res, elapsed) => {
@@ -257,10 +270,17 @@ impl Plan<'_> {
         if let Some(e) = first_err {
             return Err(e);
         }
+        if let Some(t) = &memtrace {
+            t.start(n, "(export)");
+        }
         for &i in &needed {
             if let Some(out) = &outputs[i.index()] {
                 g.dag[i].step.export(self.store, out, &opts.export)?;
             }
+        }
+        if let Some(t) = memtrace {
+            t.finish(n);
+            report.memory = t.report();
         }
         if opts.rootimg {
             let last_tree = needed

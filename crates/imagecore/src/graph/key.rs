@@ -41,21 +41,19 @@ pub struct NodeRecord {
     pub key: Hash,
 }
 
-/// Content hash of a file (streamed; memory-mapped and parallel for large files).
+/// Content hash of a file (read whole when small; in bounded chunks, hashed in parallel, when
+/// large).
 pub fn hash_file(path: &Path) -> Result<Hash, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = blake3::Hasher::new();
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     if meta.len() > 16 * 1024 * 1024 {
-        hasher
-            .update_mmap_rayon(path)
-            .map_err(|e| Error::io(path, e))?;
-    } else {
-        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        f.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
-        hasher.update(&buf);
+        return Hash::of_reader(&mut f)
+            .map(|(h, _)| h)
+            .map_err(|e| Error::io(path, e));
     }
-    Ok(hasher.finalize().into())
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    Ok(Hash::of(&buf))
 }
 
 /// Files at least this large have their content hash remembered in the store, keyed by a

@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod execute;
 pub mod key;
+pub mod memtrace;
 pub mod plan;
 pub mod step;
 

@@ -44,23 +44,42 @@ struct Record {
 
 /// Store a staged file whose blake3 staging may already know (then it is not hashed again, and
 /// not even read when the store has it).
+///
+/// Memory stays bounded: only files up to [`STORE_IN_MEMORY`] are read whole; a larger one
+/// whose hash is known is streamed into the store (hashed once more on the way, the check that
+/// the staged file still is what staging hashed), never read whole nor memory-mapped.
 fn put_staged(store: &Store, path: &Path, known: Option<Hash>) -> Result<Hash, InstallError> {
-    if let Some(h) = known {
-        if store.has(&h) {
-            return Ok(h);
-        }
-        if !store.compression() {
-            let data = std::fs::read(path).map_err(|source| InstallError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            if (data.len() as u64) <= STORE_IN_MEMORY {
-                store.append(&h, data.len() as u64, 0, &data)?;
-                return Ok(h);
-            }
-        }
+    let io = |source| InstallError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Some(h) = known else {
+        return Ok(store.put_file(path)?.0);
+    };
+    if store.has(&h) {
+        return Ok(h);
     }
-    Ok(store.put_file(path)?.0)
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    if size > STORE_IN_MEMORY {
+        let (got, _) = store.put_stream(&[], &mut f)?;
+        if got != h {
+            return Err(InstallError::Package {
+                path: path.to_path_buf(),
+                message: format!(
+                    "staged file changed while it was stored (blake3 {got}, staging saw {h}); run the build again"
+                ),
+            });
+        }
+        return Ok(got);
+    }
+    if store.compression() {
+        return Ok(store.put_file(path)?.0);
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    f.read_to_end(&mut data).map_err(io)?;
+    store.append(&h, data.len() as u64, 0, &data)?;
+    Ok(h)
 }
 
 /// Largest blob the store appends from memory (its own limit for `put_bytes`).
@@ -177,4 +196,51 @@ pub fn save(store: &Store, pkg: &Pkg, st: &mut Staged) -> Result<(), InstallErro
     })?;
     store.put_record(&record_name(sha), &bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(len: usize, seed: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        blake3::Hasher::new()
+            .update(seed)
+            .finalize_xof()
+            .fill(&mut v);
+        v
+    }
+
+    #[test]
+    fn large_staged_file_with_known_hash_is_streamed_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(&d.path().join("cache")).unwrap();
+        let big = noise((STORE_IN_MEMORY + 4097) as usize, b"big");
+        let p = d.path().join("staged");
+        std::fs::write(&p, &big).unwrap();
+        let h = Hash::of(&big);
+        assert_eq!(put_staged(&store, &p, Some(h)).unwrap(), h);
+        assert_eq!(store.read(&h).unwrap(), big);
+        // a staged file that no longer has the hash staging saw is refused
+        let other = noise((STORE_IN_MEMORY + 1) as usize, b"other");
+        std::fs::write(&p, &other).unwrap();
+        let stale = Hash::of(b"what staging saw");
+        let err = put_staged(&store, &p, Some(stale)).unwrap_err().to_string();
+        assert!(err.contains("changed while it was stored"), "{err}");
+        // small ones: appended from memory under the known hash; unknown: hashed
+        let small = noise(1000, b"small");
+        std::fs::write(&p, &small).unwrap();
+        assert_eq!(
+            put_staged(&store, &p, Some(Hash::of(&small))).unwrap(),
+            Hash::of(&small)
+        );
+        let unknown = noise((STORE_IN_MEMORY + 7) as usize, b"unknown");
+        std::fs::write(&p, &unknown).unwrap();
+        let hu = put_staged(&store, &p, None).unwrap();
+        assert_eq!(hu, Hash::of(&unknown));
+        assert_eq!(store.read(&hu).unwrap(), unknown);
+        // stored already: not read again (the file may even be gone)
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(put_staged(&store, &p, Some(hu)).unwrap(), hu);
+    }
 }

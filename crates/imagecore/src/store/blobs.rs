@@ -1,7 +1,7 @@
 //! Putting and getting blobs.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -77,14 +77,14 @@ impl Store {
             let h = self.put_bytes(&buf)?;
             return Ok((h, buf.len() as u64));
         }
-        // Large: hash first (mmap, parallel) so a blob already stored is not copied again.
-        let mut hs = blake3::Hasher::new();
-        hs.update_mmap_rayon(path)
-            .map_err(|e| StoreError::io(path, e))?;
-        let h = Hash::from(hs.finalize());
+        // Large: hash first (in bounded chunks, in parallel) so a blob already stored is not
+        // copied again.
+        let (h, _) = Hash::of_reader(&mut f).map_err(|e| StoreError::io(path, e))?;
         if self.has(&h) {
             return Ok((h, size));
         }
+        f.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| StoreError::io(path, e))?;
         self.put_stream(&[], &mut f)
     }
 

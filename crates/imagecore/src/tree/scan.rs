@@ -78,9 +78,7 @@ fn hash_file(path: &Path) -> Result<(Hash, u64), TreeError> {
     let mut f = std::fs::File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     if len > (16 << 20) {
-        let mut h = blake3::Hasher::new();
-        h.update_mmap_rayon(path).map_err(io)?;
-        return Ok((Hash::from(h.finalize()), len));
+        return Hash::of_reader(&mut f).map_err(io);
     }
     let mut buf = Vec::with_capacity(len as usize);
     f.read_to_end(&mut buf).map_err(io)?;
