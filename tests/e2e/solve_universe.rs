@@ -241,3 +241,39 @@ fn minimise_divergence() {
         );
     }
 }
+
+/// Wider sweep against `testsolv` only (fast: no dnf): 100 seeds per class, 300 and 1000
+/// names. Not part of the default run.
+#[test]
+#[ignore = "sweep: cargo test -p imagecli --test e2e sweep_testsolv -- --ignored --nocapture"]
+fn sweep_testsolv() {
+    require!(have("testsolv"), "testsolv missing");
+    let mut diffs = Vec::new();
+    let (mut same, mut unsat, mut total) = (0, 0, 0);
+    for caps in [false, true] {
+        for n in [300, 1000] {
+            for seed in 1..=100u64 {
+                let t = tempfile::tempdir().unwrap();
+                let (_, repo, specs) = case(caps, seed, n, t.path());
+                let spec_refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+                total += 1;
+                match (
+                    ours(&repo, &specs),
+                    testsolv(&[t.path()], &spec_refs, false),
+                ) {
+                    (Ok(a), Ok(b)) if a == b => same += 1,
+                    (Err(_), Err(_)) => unsat += 1,
+                    (a, b) => diffs.push(format!("caps {caps} n {n} seed {seed}: {a:?} vs {b:?}")),
+                }
+            }
+        }
+    }
+    eprintln!(
+        "testsolv sweep: {same}/{total} identical, {unsat} unsat in both, {} differ",
+        diffs.len()
+    );
+    for d in diffs.iter().take(5) {
+        eprintln!("{}", &d[..d.len().min(600)]);
+    }
+    assert!(diffs.is_empty());
+}
