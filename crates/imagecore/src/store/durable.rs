@@ -166,7 +166,12 @@ mod tests {
         let c = o.begin(true);
         o.end(c, Some("disk full".into()));
         let e = o.begin(false);
-        assert!(o.wait_before(e, d).unwrap_err().to_string().contains("disk full"));
+        assert!(
+            o.wait_before(e, d)
+                .unwrap_err()
+                .to_string()
+                .contains("disk full")
+        );
     }
 
     #[test]

@@ -155,7 +155,12 @@ pub fn donate(store: &Store, id: &crate::hash::Hash, tree: &Path) -> bool {
 
 /// The checkout of `m` made from a donated one by changing the few entries that differ, if
 /// there is such a donation.
-fn derive(store: &Store, m: &Manifest, base: &Path, dir: &Path) -> Result<Option<PathBuf>, TreeError> {
+fn derive(
+    store: &Store,
+    m: &Manifest,
+    base: &Path,
+    dir: &Path,
+) -> Result<Option<PathBuf>, TreeError> {
     let donated = {
         let mut d = DONATED.lock().unwrap_or_else(|e| e.into_inner());
         d.retain(|(_, link)| link.is_dir());
@@ -530,18 +535,22 @@ mod tests {
         let co = checkout(&store, &to).unwrap();
         assert!(co.starts_with(SHM), "{}", co.display());
         let again = crate::tree::scan(&store, &co, None).unwrap();
-        assert_eq!(again, to, "the patched checkout holds exactly the child manifest");
+        assert_eq!(
+            again, to,
+            "the patched checkout holds exactly the child manifest"
+        );
         // the donation was used up: the parent's checkout is materialised afresh
         let co2 = checkout(&store, &from).unwrap();
         assert_ne!(co, co2);
         assert_eq!(crate::tree::scan(&store, &co2, None).unwrap(), from);
         // removing the store's links leaves orphans that the next donation removes
-        assert!(remove_checkout(&store.dir().join("checkouts").join(from.id().to_hex())));
+        assert!(remove_checkout(
+            &store.dir().join("checkouts").join(from.id().to_hex())
+        ));
         assert!(!co2.exists());
         std::fs::remove_file(store.dir().join("checkouts").join(to.id().to_hex())).unwrap();
         assert!(co.exists());
         remove_orphans(Path::new(SHM));
         assert!(!co.exists(), "orphaned tmpfs checkout removed");
     }
-
 }
