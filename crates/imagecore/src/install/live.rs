@@ -16,22 +16,8 @@ const FILE_TRIGGER_PRIORITIES: u32 = 5084;
 /// RPMTAG_TRANSFILETRIGGERPRIORITIES
 const TRANS_TRIGGER_PRIORITIES: u32 = 5085;
 
-/// Names (or provides) dnf installs side by side instead of upgrading (the solver's list,
-/// `solve::index::INSTALLONLY`, which is private to the solver).
-const INSTALLONLY: &[&str] = &[
-    "kernel",
-    "kernel-core",
-    "kernel-modules",
-    "kernel-modules-core",
-    "kernel-modules-extra",
-    "kernel-devel",
-    "kernel-debug",
-    "kernel-uek",
-    "installonlypkg(kernel)",
-    "installonlypkg(kernel-module)",
-    "installonlypkg(vm)",
-    "multiversion(kernel)",
-];
+// Names (or provides) dnf installs side by side instead of upgrading: the solver's list.
+use crate::solve::INSTALLONLY;
 
 /// One package of the live view.
 pub(crate) struct LivePkg {

@@ -37,6 +37,7 @@ mod remove;
 mod rich;
 mod spec;
 
+pub use index::INSTALLONLY;
 pub use lock::{Lock, LockPass, LockRepo, LockedPackage};
 
 use crate::repo::RepoIndex;
