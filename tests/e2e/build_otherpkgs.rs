@@ -1,11 +1,38 @@
 //! xCAT otherpkgs: an `otherpkgdir` with a sub-directory repository (`subdir/pkg` entries), an
 //! otherpkglist pass with a `-pkg` removal, installed on top of the base image as its own node.
 
+use std::path::Path;
 use std::process::Command;
 
 use osimage_e2e::rpmbuild::{FileSpec, PkgSpec, build};
 use osimage_e2e::spine::osimage;
 use osimage_e2e::{require, tools};
+
+/// The base repository in `dir/repo`, `pkgs` as the `other/extras` sub-directory repository
+/// (createrepo_c), `base.pkglist` and `other.pkglist` with the given lines, and the spec.
+fn setup(dir: &Path, pkgs: &[PkgSpec], base: &str, other: &str) {
+    super::build_packages::repo(&dir.join("repo"));
+    let extras = dir.join("other/extras");
+    build(pkgs, &extras).unwrap();
+    assert!(
+        Command::new("createrepo_c")
+            .arg("-q")
+            .arg(&extras)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.join("base.pkglist"), base).unwrap();
+    std::fs::write(dir.join("other.pkglist"), other).unwrap();
+    std::fs::write(
+        dir.join("spec.toml"),
+        "[osimage]\nname = \"other\"\nosvers = \"rocky9.4\"\narch = \"x86_64\"\n\n\
+         [repos]\npkgdir = [\"repo\"]\notherpkgdir = \"other\"\n\n\
+         [packages]\npkglist = [\"base.pkglist\"]\notherpkglist = [\"other.pkglist\"]\n\n\
+         [image]\nrootimgdir = \"out\"\n",
+    )
+    .unwrap();
+}
 
 #[test]
 fn otherpkgs_install_on_top_of_the_base_image() {
@@ -15,34 +42,15 @@ fn otherpkgs_install_on_top_of_the_base_image() {
     );
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    super::build_packages::repo(&dir.join("repo"));
-    let extras = dir.join("other/extras");
-    build(
+    setup(
+        dir,
         &[PkgSpec::new("extra-tool", "1.0").req("demo-app").file(
             FileSpec::file("/usr/bin/extra-tool", "#!/bin/sh\necho extra")
                 .attr("0755", "root", "root"),
         )],
-        &extras,
-    )
-    .unwrap();
-    assert!(
-        Command::new("createrepo_c")
-            .arg("-q")
-            .arg(&extras)
-            .status()
-            .unwrap()
-            .success()
+        "demo-app\ndemo-docs\n",
+        "extras/extra-tool\n-demo-docs\n",
     );
-    std::fs::write(dir.join("base.pkglist"), "demo-app\ndemo-docs\n").unwrap();
-    std::fs::write(dir.join("other.pkglist"), "extras/extra-tool\n-demo-docs\n").unwrap();
-    std::fs::write(
-        dir.join("spec.toml"),
-        "[osimage]\nname = \"other\"\nosvers = \"rocky9.4\"\narch = \"x86_64\"\n\n\
-         [repos]\npkgdir = [\"repo\"]\notherpkgdir = \"other\"\n\n\
-         [packages]\npkglist = [\"base.pkglist\"]\notherpkglist = [\"other.pkglist\"]\n\n\
-         [image]\nrootimgdir = \"out\"\n",
-    )
-    .unwrap();
     let o = osimage(&["plan", "spec.toml", "--cache-dir", "c", "--json"], dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -105,9 +113,8 @@ fn otherpkgs_upgrade_a_base_package() {
     );
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    super::build_packages::repo(&dir.join("repo"));
-    let extras = dir.join("other/extras");
-    build(
+    setup(
+        dir,
         &[PkgSpec::new("demo-app", "2.0")
             .req("demo-api >= 3")
             .req("filesystem")
@@ -116,27 +123,9 @@ fn otherpkgs_upgrade_a_base_package() {
                     .attr("0755", "root", "root"),
             )
             .file(FileSpec::file("/usr/bin/demo-app-helper", "helper"))],
-        &extras,
-    )
-    .unwrap();
-    assert!(
-        Command::new("createrepo_c")
-            .arg("-q")
-            .arg(&extras)
-            .status()
-            .unwrap()
-            .success()
+        "demo-app\n",
+        "extras/demo-app-2.0\n",
     );
-    std::fs::write(dir.join("base.pkglist"), "demo-app\n").unwrap();
-    std::fs::write(dir.join("other.pkglist"), "extras/demo-app-2.0\n").unwrap();
-    std::fs::write(
-        dir.join("spec.toml"),
-        "[osimage]\nname = \"other\"\nosvers = \"rocky9.4\"\narch = \"x86_64\"\n\n\
-         [repos]\npkgdir = [\"repo\"]\notherpkgdir = \"other\"\n\n\
-         [packages]\npkglist = [\"base.pkglist\"]\notherpkglist = [\"other.pkglist\"]\n\n\
-         [image]\nrootimgdir = \"out\"\n",
-    )
-    .unwrap();
     let o = osimage(
         &["build", "spec.toml", "--cache-dir", "c", "--rootimg"],
         dir,
