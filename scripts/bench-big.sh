@@ -19,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. "$ROOT/scripts/bench-spec.sh"
 WORK=${BENCH_DIR:-/tmp/osimage-bench-big}
 FIXD=${OSIMAGE_FIXTURES:-$ROOT/target/osimage-fixtures}
 SET=$FIXD/bigset-v1
@@ -71,7 +72,7 @@ createrepo_c -q "$WORK/repo"
 { echo filesystem; for p in $(seq 0 $((NPKG - 1))); do echo "big$p"; done; } > "$WORK/big.pkglist"
 printf '#!/bin/sh\necho "big node" > "$1/etc/motd"\n' > "$WORK/big.postinstall"
 chmod 755 "$WORK/big.postinstall"
-cat > "$WORK/big.toml" <<TOML
+bench_spec "$WORK" big
 [osimage]
 name = "big"
 osvers = "rocky9.4"

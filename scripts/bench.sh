@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. "$ROOT/scripts/bench-spec.sh"
 WORK=${BENCH_DIR:-/tmp/osimage-bench}
 RUNS=${RUNS:-3}
 rm -rf "$WORK"; mkdir -p "$WORK"
@@ -35,7 +36,7 @@ PKGS="filesystem busybox kernel zstd stateless-init"
 printf '%s\n' $PKGS > "$WORK/bench.pkglist"
 printf '#!/bin/sh\necho "bench node" > "$1/etc/motd"\n' > "$WORK/bench.postinstall"
 chmod 755 "$WORK/bench.postinstall"
-cat > "$WORK/bench.toml" <<TOML
+bench_spec "$WORK" bench
 [osimage]
 name = "bench"
 osvers = "rocky9.4"

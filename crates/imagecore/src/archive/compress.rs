@@ -99,6 +99,20 @@ pub(crate) fn worker_count(threads: u32) -> u32 {
 /// the output.
 const XZ_BLOCK_SIZE: u64 = 24 << 20;
 
+/// Refuses a zstd level outside what the linked libzstd accepts.
+pub(crate) fn check_zstd_level(level: i32) -> Result<(), ArchiveError> {
+    let (lo, hi) = (
+        zstd::zstd_safe::min_c_level(),
+        zstd::zstd_safe::max_c_level(),
+    );
+    if level < lo || level > hi {
+        return Err(ArchiveError::Options(format!(
+            "zstd level {level} is out of range {lo}..={hi}"
+        )));
+    }
+    Ok(())
+}
+
 /// Wrap `w` in the compressor `c`. zstd runs multi-threaded (zstdmt, ≥ 1 worker, checksum on);
 /// gzip via flate2; xz via liblzma's multi-threaded encoder. `flush()` is a no-op; call
 /// [`FinishWrite::finish`] to end the stream.
@@ -110,15 +124,7 @@ pub fn compressor<'a, W: Write + 'a>(
     Ok(match *c {
         Compress::None => Box::new(Plain(w)),
         Compress::Zstd { level, threads } => {
-            let (lo, hi) = (
-                zstd::zstd_safe::min_c_level(),
-                zstd::zstd_safe::max_c_level(),
-            );
-            if level < lo || level > hi {
-                return Err(ArchiveError::Options(format!(
-                    "zstd level {level} is out of range {lo}..={hi}"
-                )));
-            }
+            check_zstd_level(level)?;
             let mut enc = zstd::stream::write::Encoder::new(w, level).map_err(setup)?;
             enc.include_checksum(true).map_err(setup)?;
             enc.multithread(worker_count(threads)).map_err(setup)?;

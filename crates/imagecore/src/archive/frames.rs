@@ -171,15 +171,7 @@ impl BlobSource for NoBlobs {
 }
 
 fn plan(m: &Manifest, level: i32, sde: Option<i64>) -> Result<Plan, ArchiveError> {
-    let (lo, hi) = (
-        zstd::zstd_safe::min_c_level(),
-        zstd::zstd_safe::max_c_level(),
-    );
-    if level < lo || level > hi {
-        return Err(ArchiveError::Options(format!(
-            "zstd level {level} is out of range {lo}..={hi}"
-        )));
-    }
+    super::compress::check_zstd_level(level)?;
     let (items, blobs) = manifest_items(m)?;
     let (inos, cuts) = assign_inos(&items);
     // Cut into groups (offsets stay 4-aligned at every entry boundary).

@@ -61,10 +61,8 @@ impl LivePkg {
         let s = |t: u32| h.strings(t).into_iter().next().unwrap_or_default();
         let epoch = h.u32s(1003).first().copied();
         let name = s(1000);
-        let nevra = match epoch {
-            Some(e) if e != 0 => format!("{name}-{e}:{}-{}.{}", s(1001), s(1002), s(1022)),
-            _ => format!("{name}-{}-{}.{}", s(1001), s(1002), s(1022)),
-        };
+        let nevra =
+            crate::rpm::header::nevra(&name, epoch.unwrap_or(0), &s(1001), &s(1002), &s(1022));
         let (on, of, ov) = (h.strings(1090), h.u32s(1114), h.strings(1115));
         let provides = h.strings(1047);
         let installonly = INSTALLONLY

@@ -112,10 +112,7 @@ impl Pkg {
         } else {
             h.get_arch().unwrap_or("noarch")
         };
-        let nevra = match epoch {
-            Some(e) if e != 0 => format!("{name}-{e}:{version}-{release}.{arch}"),
-            _ => format!("{name}-{version}-{release}.{arch}"),
-        };
+        let nevra = crate::rpm::header::nevra(&name, epoch.unwrap_or(0), version, release, arch);
         let entries = h
             .get_file_entries()
             .map_err(|e| bad(path, format!("file list: {e}")))?;

@@ -142,6 +142,15 @@ pub struct PackageMeta {
     pub header_range: (u64, u64),
 }
 
+/// `name-[epoch:]version-release.arch` (epoch 0 left out), the way dnf and rpm print it.
+pub fn nevra(name: &str, epoch: u32, version: &str, release: &str, arch: &str) -> String {
+    if epoch != 0 {
+        format!("{name}-{epoch}:{version}-{release}.{arch}")
+    } else {
+        format!("{name}-{version}-{release}.{arch}")
+    }
+}
+
 impl PackageMeta {
     /// The package's EVR.
     pub fn evr(&self) -> Evr {
@@ -150,17 +159,13 @@ impl PackageMeta {
 
     /// `name-[epoch:]version-release.arch`, the way dnf prints it.
     pub fn nevra(&self) -> String {
-        if self.epoch != 0 {
-            format!(
-                "{}-{}:{}-{}.{}",
-                self.name, self.epoch, self.version, self.release, self.arch
-            )
-        } else {
-            format!(
-                "{}-{}-{}.{}",
-                self.name, self.version, self.release, self.arch
-            )
-        }
+        nevra(
+            &self.name,
+            self.epoch,
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
     }
 
     /// `name-version-release.arch` (no epoch): the rpm `-qa` spelling.
