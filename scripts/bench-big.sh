@@ -73,26 +73,6 @@ createrepo_c -q "$WORK/repo"
 printf '#!/bin/sh\necho "big node" > "$1/etc/motd"\n' > "$WORK/big.postinstall"
 chmod 755 "$WORK/big.postinstall"
 bench_spec "$WORK" big
-[osimage]
-name = "big"
-osvers = "rocky9.4"
-arch = "x86_64"
-profile = "compute"
-
-[repos]
-pkgdir = ["repo"]
-
-[packages]
-pkglist = ["big.pkglist"]
-
-[image]
-rootimgdir = "out"
-postinstall = ["big.postinstall"]
-
-[pack]
-compress = "zstd"
-level = 3
-TOML
 
 measure() { # name cache-dir binary: osimage build under GNU time -v; prints wall seconds, peak RSS KiB
   local trace=

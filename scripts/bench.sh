@@ -37,26 +37,6 @@ printf '%s\n' $PKGS > "$WORK/bench.pkglist"
 printf '#!/bin/sh\necho "bench node" > "$1/etc/motd"\n' > "$WORK/bench.postinstall"
 chmod 755 "$WORK/bench.postinstall"
 bench_spec "$WORK" bench
-[osimage]
-name = "bench"
-osvers = "rocky9.4"
-arch = "x86_64"
-profile = "compute"
-
-[repos]
-pkgdir = ["repo"]
-
-[packages]
-pkglist = ["bench.pkglist"]
-
-[image]
-rootimgdir = "out"
-postinstall = ["bench.postinstall"]
-
-[pack]
-compress = "zstd"
-level = 3
-TOML
 
 mkdir -p "$WORK/home"; echo '%_dbpath /var/lib/rpm' > "$WORK/home/.rpmmacros"
 mkdir -p "$WORK/repos.d"

@@ -30,11 +30,13 @@ pub const MIN_GROUP: u64 = 2 << 20;
 pub const CUT_MASK: u32 = 0xf;
 /// … or once it reaches this size.
 pub const MAX_GROUP: u64 = 16 << 20;
-/// Groups larger than this are streamed through a multi-threaded encoder instead of being
-/// assembled in memory (bounds the memory of files of hundreds of MB).
-const BIG_GROUP: u64 = 8 << 20;
-/// Small groups compressed in parallel hold at most this many uncompressed bytes at once.
-const WINDOW: u64 = 32 << 20;
+/// Groups larger than this (a group that ends with a large file) are streamed through a
+/// multi-threaded encoder instead of being assembled in memory (bounds the memory of files of
+/// hundreds of MB); smaller ones are each compressed by one thread of the pool.
+const BIG_GROUP: u64 = 2 * MAX_GROUP;
+/// Groups being compressed on the pool or waiting to be written hold at most this many
+/// uncompressed bytes at once.
+const IN_FLIGHT: u64 = 48 << 20;
 
 /// A cached frame: its length and a reader of its bytes.
 pub type CachedFrame<'a> = (u64, Box<dyn Read + Send + 'a>);
@@ -271,70 +273,72 @@ pub fn pack_manifest_framed(
     };
     let mut cw = super::pack::CountWriter { inner: out, n: 0 };
     let mut stats = FramedStats::default();
-    let mut i = 0;
-    while i < groups.len() {
-        // A window: consecutive small groups (or one big group).
-        let mut j = i + 1;
-        if groups[i].len <= BIG_GROUP {
-            let mut bytes = groups[i].len;
-            while j < groups.len() && groups[j].len <= BIG_GROUP && bytes < WINDOW {
-                bytes += groups[j].len;
-                j += 1;
+    let streamed = |g: &Group| g.len > BIG_GROUP;
+    // Groups are compressed on the pool as the in-flight budget allows and written here in
+    // order; a big group is streamed here (its encoder has its own workers).
+    super::ordered::ordered_map(
+        groups.len(),
+        |i| {
+            if streamed(&groups[i]) {
+                0
+            } else {
+                groups[i].len
             }
-        }
-        let window = &groups[i..j];
-        if window.len() == 1 && window[0].len > BIG_GROUP {
-            let g = &window[0];
-            let at = cw.n;
+        },
+        IN_FLIGHT,
+        |i| -> Result<Option<(Vec<u8>, bool)>, ArchiveError> {
+            let g = &groups[i];
+            if streamed(g) {
+                return Ok(None);
+            }
             match cache.frame(&g.key) {
-                Some((len, r)) => {
-                    // streamed: a big frame is never held in memory
-                    let n = io::copy(&mut r.take(len), &mut cw)
-                        .map_err(|e| ArchiveError::io("copying a cached archive frame", e))?;
-                    if n != len {
-                        return Err(ArchiveError::io(
-                            "copying a cached archive frame",
-                            io::Error::new(io::ErrorKind::UnexpectedEof, "cached frame is short"),
-                        ));
+                Some(f) => read_frame(f).map(|f| Some((f, true))),
+                None => ctx.compress_group(g).map(|f| Some((f, false))),
+            }
+        },
+        |i, frame| {
+            let g = &groups[i];
+            let at = cw.n;
+            let hit = match frame? {
+                Some((f, hit)) => {
+                    write_frame(&mut cw, &f)?;
+                    hit
+                }
+                None => match cache.frame(&g.key) {
+                    Some((len, r)) => {
+                        // streamed: a big frame is never held in memory
+                        let n = io::copy(&mut r.take(len), &mut cw)
+                            .map_err(|e| ArchiveError::io("copying a cached archive frame", e))?;
+                        if n != len {
+                            return Err(ArchiveError::io(
+                                "copying a cached archive frame",
+                                io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    "cached frame is short",
+                                ),
+                            ));
+                        }
+                        true
                     }
-                    stats.reused += 1;
-                }
-                None => {
-                    ctx.stream_group(g, &mut cw)?;
-                    stats.compressed += 1;
-                }
+                    None => {
+                        ctx.stream_group(g, &mut cw)?;
+                        false
+                    }
+                },
+            };
+            if hit {
+                stats.reused += 1;
+            } else {
+                stats.compressed += 1;
             }
             stats.frames.push(FrameRef {
                 key: g.key,
                 offset: at,
                 len: cw.n - at,
             });
-        } else {
-            let frames: Vec<Result<(Vec<u8>, bool), ArchiveError>> = window
-                .par_iter()
-                .map(|g| match cache.frame(&g.key) {
-                    Some(f) => read_frame(f).map(|f| (f, true)),
-                    None => ctx.compress_group(g).map(|f| (f, false)),
-                })
-                .collect();
-            for (g, f) in window.iter().zip(frames) {
-                let (f, hit) = f?;
-                let at = cw.n;
-                write_frame(&mut cw, &f)?;
-                if hit {
-                    stats.reused += 1;
-                } else {
-                    stats.compressed += 1;
-                }
-                stats.frames.push(FrameRef {
-                    key: g.key,
-                    offset: at,
-                    len: f.len() as u64,
-                });
-            }
-        }
-        i = j;
-    }
+            Ok(())
+        },
+    )?;
     cw.flush()
         .map_err(|e| ArchiveError::io("writing the archive", e))?;
     stats.pack = PackStats {
@@ -367,11 +371,12 @@ impl Ctx<'_> {
         m
     }
 
-    /// The key: zstd version, level, then each entry's header and body (a file body by its blob
-    /// id), then the trailer's header.
+    /// The key: the frame format version (v2: groups up to [`BIG_GROUP`] compressed by one
+    /// thread, larger ones by the multi-threaded encoder), zstd version, level, then each
+    /// entry's header and body (a file body by its blob id), then the trailer's header.
     fn key(&self, start: usize, end: usize, trailer: bool) -> Hash {
         let mut h = blake3::Hasher::new();
-        h.update(b"osimage newc zstd frame v1\0");
+        h.update(b"osimage newc zstd frame v2\0");
         h.update(&zstd::zstd_safe::version_number().to_le_bytes());
         h.update(&self.level.to_le_bytes());
         let mut buf = Vec::with_capacity(256);

@@ -26,6 +26,7 @@
 mod compress;
 mod frames;
 mod newc;
+mod ordered;
 mod pack;
 mod reader;
 

@@ -80,7 +80,9 @@ impl Step for Pack {
     }
 
     fn version(&self) -> u32 {
-        2 // zstd: independent frames per group of entries, path-hash inode numbers
+        // 2: zstd as independent frames per group of entries, path-hash inode numbers;
+        // 3: groups up to 32 MiB compressed by one thread each (were multi-threaded over 8 MiB)
+        3
     }
 
     fn inputs(&self) -> Result<Inputs, Error> {
