@@ -5,6 +5,7 @@ use std::path::PathBuf;
 pub mod evr;
 pub mod header;
 pub mod payload;
+mod readahead;
 pub mod rich;
 
 pub use evr::{DepFlags, Evr};

@@ -265,14 +265,28 @@ impl RpmFile {
             .get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
             .unwrap_or("none")
             .to_string();
-        let shared = std::rc::Rc::new(std::cell::RefCell::new(hashing));
-        let src = SharedReader(shared.clone());
+        let payload_len = std::fs::metadata(&self.path)
+            .map_err(io_err)?
+            .len()
+            .saturating_sub(self.payload_offset);
+        // A big payload is read and hashed by a thread of its own, ahead of the decompressor:
+        // the decompressing thread is what a big package's staging waits for.
+        let (src, hashing): (Box<dyn Read>, Hashing) = if payload_len >= READ_AHEAD_MIN {
+            let (reader, handle) = super::readahead::spawn(hashing).map_err(io_err)?;
+            (Box::new(reader), Hashing::Thread(handle))
+        } else {
+            let shared = std::rc::Rc::new(std::cell::RefCell::new(hashing));
+            (
+                Box::new(SharedReader(shared.clone())),
+                Hashing::Inline(shared),
+            )
+        };
         let decoder: Box<dyn Read> = match compressor.as_str() {
             "gzip" => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(src))),
             "xz" | "lzma" => Box::new(liblzma::read::XzDecoder::new_multi_decoder(src)),
             "zstd" => Box::new(zstd::stream::read::Decoder::new(src).map_err(io_err)?),
             "bzip2" => Box::new(bzip2::read::MultiBzDecoder::new(src)),
-            "none" | "" => Box::new(src),
+            "none" | "" => src,
             other => {
                 return Err(PayloadError::Unsupported {
                     path: self.path.clone(),
@@ -284,18 +298,47 @@ impl RpmFile {
         Ok(PayloadReader {
             path: self.path.clone(),
             decoder,
-            hashing: shared,
+            hashing,
             expected_sha256: sha256,
             expected_md5: md5,
         })
     }
 }
 
-struct HashingReader {
+/// Payloads of at least this many bytes are read by a thread of their own.
+const READ_AHEAD_MIN: u64 = 4 << 20;
+
+/// The reader of the file's bytes, which hashes them: used by the decompressor directly, or
+/// run by a read-ahead thread.
+enum Hashing {
+    Inline(std::rc::Rc<std::cell::RefCell<HashingReader>>),
+    Thread(std::thread::JoinHandle<io::Result<Digests>>),
+}
+
+pub(super) struct HashingReader {
     inner: BufReader<File>,
     sha256: Option<Sha256>,
     md5: Option<Md5>,
     file_sha256: Option<Sha256>,
+}
+
+/// The digest states of a whole file read.
+pub(super) struct Digests {
+    sha256: Option<Sha256>,
+    md5: Option<Md5>,
+    file_sha256: Option<Sha256>,
+}
+
+impl HashingReader {
+    /// Read (and hash) the rest of the file; the digests of everything read.
+    pub(super) fn finish(&mut self) -> io::Result<Digests> {
+        io::copy(self, &mut io::sink())?;
+        Ok(Digests {
+            sha256: self.sha256.take(),
+            md5: self.md5.take(),
+            file_sha256: self.file_sha256.take(),
+        })
+    }
 }
 
 impl Read for HashingReader {
@@ -327,7 +370,7 @@ impl Read for SharedReader {
 pub struct PayloadReader {
     path: PathBuf,
     decoder: Box<dyn Read>,
-    hashing: std::rc::Rc<std::cell::RefCell<HashingReader>>,
+    hashing: Hashing,
     expected_sha256: Option<String>,
     expected_md5: Option<Vec<u8>>,
 }
@@ -355,11 +398,18 @@ impl PayloadReader {
             expected_md5,
         } = self;
         drop(decoder);
-        let mut h = hashing.borrow_mut();
-        io::copy(&mut *h, &mut io::sink()).map_err(|source| PayloadError::Io {
+        let io_err = |source| PayloadError::Io {
             path: path.clone(),
             source,
-        })?;
+        };
+        // the rest of the file (to its end) is hashed too
+        let mut h = match hashing {
+            Hashing::Inline(shared) => shared.borrow_mut().finish().map_err(io_err)?,
+            Hashing::Thread(handle) => handle
+                .join()
+                .map_err(|_| io_err(io::Error::other("payload read-ahead thread panicked")))?
+                .map_err(io_err)?,
+        };
         if let (Some(exp), Some(state)) = (expected_sha256, h.sha256.take()) {
             let actual = hex::encode(state.finalize());
             if !exp.eq_ignore_ascii_case(&actual) {

@@ -190,6 +190,10 @@ pub fn work_dir(scratch: &Path, bytes: u64) -> Result<tempfile::TempDir, Error> 
         scratch.to_path_buf()
     };
     crate::tree::overlay::remove_stale_dirs(&base, "osimage-root-");
+    if base == shm {
+        // checkouts of removed stores: their memory is freed in the background while we build
+        crate::tree::overlay::remove_orphans(shm);
+    }
     tempfile::Builder::new()
         .prefix(&format!("osimage-root-{}-", std::process::id()))
         .tempdir_in(&base)

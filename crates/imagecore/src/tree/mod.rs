@@ -7,6 +7,7 @@ mod materialize;
 pub mod overlay;
 mod scan;
 mod statcache;
+pub(crate) mod trash;
 mod walk;
 
 use std::path::PathBuf;

@@ -110,7 +110,7 @@ fn link_tmpfs(root: &Path, dir: &Path, id: &crate::hash::Hash) -> Result<PathBuf
     // directory without both
     let owner = owner_file(&real);
     std::fs::write(&owner, abs.as_os_str().as_encoded_bytes()).map_err(io(&owner))?;
-    let _ = std::fs::remove_dir_all(&real);
+    super::trash::discard(&real);
     std::os::unix::fs::symlink(&real, dir).map_err(io(dir))?;
     std::fs::rename(root, &real).map_err(io(&real))?;
     Ok(real)
@@ -207,19 +207,24 @@ pub fn remove_checkout(dir: &Path) -> bool {
     match std::fs::symlink_metadata(dir) {
         Ok(md) if md.file_type().is_symlink() => {
             if let Ok(t) = std::fs::read_link(dir) {
-                let _ = std::fs::remove_dir_all(&t);
+                super::trash::discard(&t);
                 let _ = std::fs::remove_file(owner_file(&t));
             }
             std::fs::remove_file(dir).is_ok()
         }
-        Ok(_) => std::fs::remove_dir_all(dir).is_ok(),
+        Ok(_) => {
+            super::trash::discard(dir);
+            true
+        }
         Err(_) => false,
     }
 }
 
 /// Remove tmpfs checkouts whose owning link (recorded in their `.owner` file) no longer points
-/// at them (their store was removed or evicted them without us).
-fn remove_orphans(shm: &Path) {
+/// at them (their store was removed or evicted them without us): renamed away now, removed in
+/// the background ([`super::trash`]), with the trash of earlier processes.
+pub(crate) fn remove_orphans(shm: &Path) {
+    super::trash::discard_stale(shm);
     let Ok(rd) = std::fs::read_dir(shm) else {
         return;
     };
@@ -238,7 +243,7 @@ fn remove_orphans(shm: &Path) {
             .is_some_and(|t| t == real);
         if !owned {
             tracing::debug!("removing orphaned checkout {}", real.display());
-            let _ = std::fs::remove_dir_all(&real);
+            super::trash::discard(&real);
             let _ = std::fs::remove_file(&owner);
         }
     }
@@ -283,15 +288,9 @@ pub(crate) fn remove_stale_dirs(base: &Path, prefix: &str) {
         else {
             continue;
         };
-        let gone = rustix::process::Pid::from_raw(pid).is_none_or(|p| {
-            matches!(
-                rustix::process::test_kill_process(p),
-                Err(rustix::io::Errno::SRCH)
-            )
-        });
-        if gone {
+        if !super::trash::process_alive(pid) {
             tracing::debug!("removing stale work tree {}", e.path().display());
-            let _ = std::fs::remove_dir_all(e.path());
+            super::trash::discard(&e.path());
         }
     }
 }
