@@ -3,6 +3,7 @@
 
 use osimage_e2e::spine::{self, EPOCH, osimage};
 use osimage_e2e::{require, tools, trees};
+use std::os::unix::fs::PermissionsExt;
 
 fn sha(p: &std::path::Path) -> String {
     blake3::hash(&std::fs::read(p).unwrap())
@@ -329,6 +330,21 @@ fn postinstall_on_overlay_equals_postinstall_on_a_copy() {
     let build = |overlay: &str| -> (Vec<u8>, tempfile::TempDir) {
         let t = tempfile::tempdir().unwrap();
         let spec = spine::project(t.path());
+        // a second script, which sees the first one's changes: the overlay is mounted again
+        // over the same upper and work directories (volatile mounts must allow that)
+        let second = t.path().join("second.postinstall");
+        std::fs::write(
+            &second,
+            "#!/bin/sh\nset -e\ncat \"$1/opt/app/data\" > \"$1/opt/app/copy\"\necho 2 >> \"$1/etc/motd\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&second, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = std::fs::read_to_string(&spec).unwrap().replace(
+            r#"postinstall = ["compute.postinstall --flag"]"#,
+            r#"postinstall = ["compute.postinstall --flag", "second.postinstall"]"#,
+        );
+        assert!(text.contains("second.postinstall"));
+        std::fs::write(&spec, text).unwrap();
         let o = std::process::Command::new(osimage_e2e::tools::osimage_bin())
             .args(["build", spec.to_str().unwrap(), "--cache-dir", "c"])
             .env("OSIMAGE_POSTINSTALL_OVERLAY", overlay)
@@ -344,6 +360,16 @@ fn postinstall_on_overlay_equals_postinstall_on_a_copy() {
     let (copy, _t1) = build("0");
     let (over, t2) = build("1");
     assert!(copy == over, "overlay and copy postinstall differ");
+    let listing = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("zstd -dc out/rootimg.cpio.zst | cpio -t --quiet")
+        .current_dir(t2.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listing.stdout).contains("opt/app/copy"),
+        "the second postinstall script did not run after the first"
+    );
     let checkouts: Vec<_> = std::fs::read_dir(t2.path().join("c/checkouts"))
         .unwrap()
         .flatten()

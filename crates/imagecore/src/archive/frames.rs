@@ -354,6 +354,43 @@ fn write_frame(w: &mut impl Write, f: &[u8]) -> Result<(), ArchiveError> {
         .map_err(|e| ArchiveError::io("writing the archive", e))
 }
 
+/// Where a group's bytes go: a frame assembled in memory, or an encoder's buffer.
+trait GroupSink: Write {
+    /// Append what `r` yields (`size` bytes expected; more or fewer is reported by the count).
+    fn fill_from(&mut self, r: &mut dyn Read, size: u64) -> io::Result<u64>;
+}
+
+impl GroupSink for Vec<u8> {
+    // read straight into the frame (one zeroing of the room; `io::copy` into a `Vec` would zero
+    // all of its spare capacity again for every read of a reader without `read_buf`)
+    fn fill_from(&mut self, r: &mut dyn Read, size: u64) -> io::Result<u64> {
+        let start = self.len();
+        self.resize(start + size as usize, 0);
+        let mut n = 0;
+        while n < size as usize {
+            match r.read(&mut self[start + n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.truncate(start + n);
+                    return Err(e);
+                }
+            }
+        }
+        self.truncate(start + n);
+        // a longer blob than its entry says is an error too
+        let extra = io::copy(r, &mut io::sink())?;
+        Ok(n as u64 + extra)
+    }
+}
+
+impl<W: Write> GroupSink for io::BufWriter<W> {
+    fn fill_from(&mut self, r: &mut dyn Read, _size: u64) -> io::Result<u64> {
+        io::copy(r, self)
+    }
+}
+
 struct Ctx<'a> {
     items: &'a [Item],
     inos: &'a [u32],
@@ -416,8 +453,7 @@ impl Ctx<'_> {
     }
 
     /// Write the group's uncompressed entries into `w`.
-    // generic, so that `io::copy` into a `Vec` or `BufWriter` reads blobs straight into it
-    fn write_group<W: Write + ?Sized>(&self, g: &Group, w: &mut W) -> Result<(), ArchiveError> {
+    fn write_group<W: GroupSink + ?Sized>(&self, g: &Group, w: &mut W) -> Result<(), ArchiveError> {
         let mut at = 0u64;
         let mut hdr = Vec::with_capacity(512);
         let werr = |e| ArchiveError::io("writing the archive", e);
@@ -433,7 +469,8 @@ impl Ctx<'_> {
                 Data::Bytes(b) => w.write_all(b).map_err(werr)?,
                 Data::Open(_) => {
                     let mut r = self.open(i)?.take(meta.size + 1);
-                    let n = io::copy(&mut r, w)
+                    let n = w
+                        .fill_from(&mut r, meta.size)
                         .map_err(|e| ArchiveError::io(format!("reading {}", self.shown(i)), e))?;
                     if n != meta.size {
                         return Err(ArchiveError::SizeMismatch {

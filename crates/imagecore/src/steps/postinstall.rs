@@ -330,14 +330,25 @@ impl Postinstall {
         }
         let lower = crate::tree::overlay::checkout(ctx.store, m)?;
         let lower = std::path::absolute(&lower).map_err(|e| Error::io(&lower, e))?;
-        let Some(data) = crate::tree::overlay::overlay_options(&lower, &upper, &work) else {
+        use crate::tree::overlay::{clear_volatile, overlay_options};
+        // volatile where the kernel has it (no sync of the upper filesystem at each unmount)
+        let mut data = None;
+        for volatile in [true, false] {
+            let Some(d) = overlay_options(&lower, &upper, &work, volatile) else {
+                return Ok(None);
+            };
+            clear_volatile(&work);
+            if overlay_works(&merged, &d) {
+                data = Some(d);
+                break;
+            }
+        }
+        let Some(data) = data else {
             return Ok(None);
         };
-        if !overlay_works(&merged, &data) {
-            return Ok(None);
-        }
         for s in &self.scripts {
             tracing::info!(script = %s.script.display(), "postinstall (overlay)");
+            clear_volatile(&work);
             self.run_script(s, &merged, env, ctx.scratch, timeout, Some(&data))?;
         }
         let changed = crate::tree::scan(ctx.store, &upper, None)?;

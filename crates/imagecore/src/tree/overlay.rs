@@ -297,7 +297,13 @@ pub(crate) fn remove_stale_dirs(base: &Path, prefix: &str) {
 
 /// Overlay mount data for `lower`/`upper`/`work`, or `None` when a path cannot be expressed in
 /// it (overlayfs splits options on `,` and lower layers on `:`).
-pub fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Option<CString> {
+///
+/// With `volatile` (Linux 5.10+), the overlay never syncs its upper filesystem: otherwise its
+/// unmount (when the script's mount namespace goes away) waits for every dirty page of the
+/// filesystem holding the upper directory, not just ours. The upper directory is scratch, read
+/// back right after the script, so it needs no durability; [`clear_volatile`] must run before
+/// the same work directory is mounted again.
+pub fn overlay_options(lower: &Path, upper: &Path, work: &Path, volatile: bool) -> Option<CString> {
     let mut s = String::new();
     for (k, p) in [("lowerdir", lower), ("upperdir", upper), ("workdir", work)] {
         let p = p.to_str()?;
@@ -307,7 +313,17 @@ pub fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Option<CStrin
         s.push_str(&format!("{k}={p},"));
     }
     s.push_str("redirect_dir=off,index=off,metacopy=off");
+    if volatile {
+        s.push_str(",volatile");
+    }
     CString::new(s).ok()
+}
+
+/// Let the work directory `work` of an unmounted volatile overlay be mounted again: overlayfs
+/// refuses a work directory holding the marker of an earlier volatile mount (it cannot tell a
+/// crash from a clean unmount); here the mount ended with the process that made it.
+pub fn clear_volatile(work: &Path) {
+    let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
 }
 
 fn is_whiteout(e: &Entry) -> bool {
@@ -482,13 +498,15 @@ mod tests {
     #[test]
     fn options_refuse_separators() {
         let p = Path::new;
-        assert!(overlay_options(p("/a,b"), p("/u"), p("/w")).is_none());
-        assert!(overlay_options(p("/a:b"), p("/u"), p("/w")).is_none());
-        let o = overlay_options(p("/l"), p("/u"), p("/w")).unwrap();
+        assert!(overlay_options(p("/a,b"), p("/u"), p("/w"), false).is_none());
+        assert!(overlay_options(p("/a:b"), p("/u"), p("/w"), true).is_none());
+        let o = overlay_options(p("/l"), p("/u"), p("/w"), false).unwrap();
         assert_eq!(
             o.to_str().unwrap(),
             "lowerdir=/l,upperdir=/u,workdir=/w,redirect_dir=off,index=off,metacopy=off"
         );
+        let o = overlay_options(p("/l"), p("/u"), p("/w"), true).unwrap();
+        assert!(o.to_str().unwrap().ends_with(",metacopy=off,volatile"));
     }
 
     #[test]
