@@ -278,9 +278,11 @@ pub fn pack_manifest_framed(
     // order; a big group is streamed here (its encoder has its own workers).
     super::ordered::ordered_map(
         groups.len(),
+        // a streamed group takes the whole budget: its encoder has all cores (and its own
+        // buffers) while it runs, and later groups are not compressed ahead meanwhile
         |i| {
             if streamed(&groups[i]) {
-                0
+                IN_FLIGHT
             } else {
                 groups[i].len
             }

@@ -116,9 +116,11 @@ struct Job {
 /// second thread, so that decompression, file creation and hashing overlap; larger ones are
 /// handled by the decoding thread itself.
 const PIPELINED_MAX: u64 = 4 << 20;
-/// Files up to this size are put into the store from memory while staging (the store's own
-/// in-memory limit); larger ones are streamed to staging and stored from there afterwards.
-const STORE_FROM_MEMORY: u64 = 16 << 20;
+/// Files up to this size are put into the store from memory while staging (one such buffer at
+/// a time, on the decoding thread); larger ones are streamed to staging and stored from there
+/// afterwards, a second read that would come after the whole payload (a 19 MB kernel module
+/// cost 60-80 ms there).
+const STORE_FROM_MEMORY: u64 = 64 << 20;
 
 /// Write one staged file; with a store, also put its content (blob id `h`, computed by the
 /// caller) into it.
