@@ -38,15 +38,7 @@ impl Hash {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut total = 0u64;
         loop {
-            let mut n = 0;
-            while n < buf.len() {
-                match r.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let n = crate::ioutil::read_full(r, &mut buf)?;
             if n == 0 {
                 break;
             }

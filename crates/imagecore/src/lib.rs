@@ -29,6 +29,7 @@ pub mod error;
 pub mod graph;
 pub mod hash;
 pub mod install;
+mod ioutil;
 pub mod lists;
 pub mod media;
 pub mod repo;

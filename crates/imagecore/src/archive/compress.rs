@@ -231,15 +231,8 @@ pub fn decompressor(
     mut r: impl Read + Send + 'static,
 ) -> Result<Box<dyn Read + Send>, ArchiveError> {
     let mut magic = [0u8; 6];
-    let mut n = 0;
-    while n < magic.len() {
-        match r.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ArchiveError::io("reading the stream's magic", e)),
-        }
-    }
+    let n = crate::ioutil::read_full(&mut r, &mut magic)
+        .map_err(|e| ArchiveError::io("reading the stream's magic", e))?;
     let m = &magic[..n];
     let chained = io::Cursor::new(magic[..n].to_vec()).chain(r);
     let err = |what: &str, e: io::Error| ArchiveError::io(format!("opening the {what} stream"), e);

@@ -368,18 +368,13 @@ impl GroupSink for Vec<u8> {
     fn fill_from(&mut self, r: &mut dyn Read, size: u64) -> io::Result<u64> {
         let start = self.len();
         self.resize(start + size as usize, 0);
-        let mut n = 0;
-        while n < size as usize {
-            match r.read(&mut self[start + n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.truncate(start + n);
-                    return Err(e);
-                }
+        let n = match crate::ioutil::read_full(r, &mut self[start..]) {
+            Ok(n) => n,
+            Err(e) => {
+                self.truncate(start);
+                return Err(e);
             }
-        }
+        };
         self.truncate(start + n);
         // a longer blob than its entry says is an error too
         let extra = io::copy(r, &mut io::sink())?;

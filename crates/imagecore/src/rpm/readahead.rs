@@ -64,7 +64,7 @@ pub(super) fn spawn(
                     },
                 };
                 buf.resize(CHUNK, 0);
-                let n = match read_full(&mut src, &mut buf) {
+                let n = match crate::ioutil::read_full(&mut src, &mut buf) {
                     Ok(n) => n,
                     Err(e) => {
                         let kind = e.kind();
@@ -93,20 +93,6 @@ pub(super) fn spawn(
         },
         handle,
     ))
-}
-
-/// Fill `buf` as far as the file goes.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

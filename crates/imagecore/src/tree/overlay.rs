@@ -276,22 +276,9 @@ fn evict(base: &Path, keep: &Path) {
 /// Remove `<prefix><pid>-*` directories in `base` whose process is gone (a killed build leaves
 /// its work tree behind; on tmpfs that is memory).
 pub(crate) fn remove_stale_dirs(base: &Path, prefix: &str) {
-    let Ok(rd) = std::fs::read_dir(base) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(prefix)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if !super::trash::process_alive(pid) {
-            tracing::debug!("removing stale work tree {}", e.path().display());
-            super::trash::discard(&e.path());
-        }
+    for p in super::trash::stale_entries(base, prefix) {
+        tracing::debug!("removing stale work tree {}", p.display());
+        super::trash::discard(&p);
     }
 }
 

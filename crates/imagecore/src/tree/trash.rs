@@ -72,22 +72,27 @@ pub fn discard(p: &Path) {
 
 /// Queue the trash that processes no longer running left in `dir`.
 pub fn discard_stale(dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if !process_alive(pid) {
-            enqueue(e.path());
-        }
+    for p in stale_entries(dir, PREFIX) {
+        enqueue(p);
     }
+}
+
+/// The entries `<prefix><pid>-*` of `dir` whose process `pid` is gone.
+pub(crate) fn stale_entries(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix(prefix)
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|pid| !process_alive(pid))
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Whether process `pid` exists.
