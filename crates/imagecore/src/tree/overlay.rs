@@ -176,9 +176,11 @@ fn derive(
         remove_checkout(&link);
         return Ok(None);
     }
+    // the new owner and link first, the old ones only once the directory has its new name: an
+    // orphan scan (another node's or another build's) must never see it without an owner
+    let new = link_tmpfs(&real, dir, &m.id())?;
     let _ = std::fs::remove_file(&link);
     let _ = std::fs::remove_file(owner_file(&real));
-    let new = link_tmpfs(&real, dir, &m.id())?;
     evict(base, dir);
     Ok(Some(new))
 }
@@ -536,7 +538,20 @@ mod tests {
         let mut etc = to.get("etc").unwrap().clone();
         etc.mode = 0o700;
         to.insert(etc);
-        let co = checkout(&store, &to).unwrap();
+        // other nodes and builds scan for orphans at any time: the donated directory must
+        // never look ownerless while it is renamed to the child's checkout
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let co = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    remove_orphans(Path::new(SHM));
+                }
+            });
+            let co = checkout(&store, &to);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            co
+        })
+        .unwrap();
         assert!(co.starts_with(SHM), "{}", co.display());
         let again = crate::tree::scan(&store, &co, None).unwrap();
         assert_eq!(
