@@ -245,6 +245,7 @@ impl Store {
                     rep.checkouts_removed += 1;
                 }
             }
+            crate::tree::overlay::remove_trash(&co);
         }
         Ok(rep)
     }

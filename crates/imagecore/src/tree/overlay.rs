@@ -62,7 +62,7 @@ pub fn checkout(store: &Store, m: &Manifest) -> Result<PathBuf, TreeError> {
         let _ = filetime_now(&dir);
         return Ok(real_dir(&dir));
     }
-    remove_checkout(&dir); // a dangling link (tmpfs cleared by a reboot)
+    drop_checkout(&dir); // a dangling link (tmpfs cleared by a reboot)
     if let Some(d) = derive(store, m, &base, &dir)? {
         return Ok(d);
     }
@@ -173,7 +173,7 @@ fn derive(
     let real = real_dir(&link);
     if !super::materialize::patch(store, &from, m, &real)? {
         // partly changed, perhaps: no longer the checkout of `from_id`
-        remove_checkout(&link);
+        drop_checkout(&link);
         return Ok(None);
     }
     // the new owner and link first, the old ones only once the directory has its new name: an
@@ -204,22 +204,39 @@ fn owner_file(real: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Remove a checkout: a directory, or a link and the tmpfs directory it points to.
+/// Remove a checkout: a directory, or a link and the tmpfs directory it points to (removed
+/// before this returns; the build itself uses [`drop_checkout`]).
 pub fn remove_checkout(dir: &Path) -> bool {
+    remove_checkout_with(dir, super::trash::remove_now)
+}
+
+/// [`remove_checkout`] with the tree renamed away now and removed in the background.
+fn drop_checkout(dir: &Path) -> bool {
+    remove_checkout_with(dir, super::trash::discard)
+}
+
+fn remove_checkout_with(dir: &Path, remove: fn(&Path)) -> bool {
     match std::fs::symlink_metadata(dir) {
         Ok(md) if md.file_type().is_symlink() => {
             if let Ok(t) = std::fs::read_link(dir) {
-                super::trash::discard(&t);
+                remove(&t);
                 let _ = std::fs::remove_file(owner_file(&t));
             }
             std::fs::remove_file(dir).is_ok()
         }
         Ok(_) => {
-            super::trash::discard(dir);
+            remove(dir);
             true
         }
         Err(_) => false,
     }
+}
+
+/// Remove the trash of finished processes beside the checkouts in `checkouts` and in tmpfs
+/// (what their background removal did not finish), before returning.
+pub fn remove_trash(checkouts: &Path) {
+    super::trash::remove_stale_now(checkouts);
+    super::trash::remove_stale_now(Path::new(SHM));
 }
 
 /// Remove tmpfs checkouts whose owning link (recorded in their `.owner` file) no longer points
@@ -258,6 +275,7 @@ fn filetime_now(dir: &Path) -> std::io::Result<()> {
 
 /// Remove all checkouts but the [`KEEP_CHECKOUTS`] most recently used (never `keep`).
 fn evict(base: &Path, keep: &Path) {
+    super::trash::discard_stale(base);
     let Ok(rd) = std::fs::read_dir(base) else {
         return;
     };
@@ -270,7 +288,7 @@ fn evict(base: &Path, keep: &Path) {
     for (_, d) in dirs.into_iter().skip(KEEP_CHECKOUTS) {
         if d != keep {
             tracing::debug!("removing old checkout {}", d.display());
-            remove_checkout(&d);
+            drop_checkout(&d);
         }
     }
 }
@@ -278,6 +296,7 @@ fn evict(base: &Path, keep: &Path) {
 /// Remove `<prefix><pid>-*` directories in `base` whose process is gone (a killed build leaves
 /// its work tree behind; on tmpfs that is memory).
 pub(crate) fn remove_stale_dirs(base: &Path, prefix: &str) {
+    super::trash::discard_stale(base);
     for p in super::trash::stale_entries(base, prefix) {
         tracing::debug!("removing stale work tree {}", p.display());
         super::trash::discard(&p);

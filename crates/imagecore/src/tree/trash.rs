@@ -14,7 +14,8 @@ pub const PREFIX: &str = ".osimage-trash-";
 static QUEUE: OnceLock<Mutex<mpsc::Sender<PathBuf>>> = OnceLock::new();
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn remove_now(p: &Path) {
+/// Remove the file or tree `p` now, on this thread (nothing when it does not exist).
+pub(crate) fn remove_now(p: &Path) {
     match std::fs::symlink_metadata(p) {
         Ok(md) if md.is_dir() => {
             let _ = std::fs::remove_dir_all(p);
@@ -74,6 +75,14 @@ pub fn discard(p: &Path) {
 pub fn discard_stale(dir: &Path) {
     for p in stale_entries(dir, PREFIX) {
         enqueue(p);
+    }
+}
+
+/// Remove, now, the trash that processes no longer running left in `dir` (`cache gc`: the
+/// space is free when it returns).
+pub(crate) fn remove_stale_now(dir: &Path) {
+    for p in stale_entries(dir, PREFIX) {
+        remove_now(&p);
     }
 }
 
@@ -151,5 +160,18 @@ mod tests {
         }
         assert!(!dead.exists());
         assert!(live.exists());
+    }
+
+    #[test]
+    fn stale_trash_is_removed_before_remove_stale_now_returns() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = d.path().join(format!("{PREFIX}{}-3", 0x7fff_fff1));
+        std::fs::create_dir_all(dead.join("a/b")).unwrap();
+        std::fs::write(dead.join("a/b/f"), b"x").unwrap();
+        let other = d.path().join("not-trash");
+        std::fs::create_dir(&other).unwrap();
+        remove_stale_now(d.path());
+        assert!(!dead.exists());
+        assert!(other.exists());
     }
 }
