@@ -5,7 +5,7 @@ use std::process::Command;
 
 use osimage_e2e::install::rpm;
 use osimage_e2e::require;
-use osimage_e2e::tools::{have, osimage_bin};
+use osimage_e2e::tools::{have, osimage_bin, osimage_install};
 
 #[test]
 fn cli_install_query_erase() {
@@ -21,19 +21,7 @@ fn cli_install_query_erase() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("root");
     let pkg = format!("{corpus}/rpm-upstream/hello-2.0-1.x86_64.rpm");
-    let out = Command::new(osimage_bin())
-        .args([
-            "install",
-            "--noscripts",
-            "--nodeps",
-            "--dbpath",
-            "/var/lib/rpm",
-            "--root",
-        ])
-        .arg(&root)
-        .arg(&pkg)
-        .output()
-        .unwrap();
+    let out = osimage_install(&root, ["--noscripts", pkg.as_str()]);
     assert!(
         out.status.success(),
         "{}",

@@ -5,13 +5,12 @@
 //! key, before anything is unpacked.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use imagecore::install::{InstallOptions, ScriptletMode, install_packages};
 use osimage_e2e::require;
 use osimage_e2e::rpmbuild::{FileSpec, PkgSpec, build};
 use osimage_e2e::signing::{GpgHome, rpm_install_enforced, rpm_k, tamper};
-use osimage_e2e::tools::{have, osimage_bin};
+use osimage_e2e::tools::{have, osimage_install};
 
 fn opts(keys: &[PathBuf]) -> InstallOptions {
     InstallOptions {
@@ -201,23 +200,15 @@ fn gpgcheck_cli_flag() {
     require!(tools(), "rpm/rpmbuild/rpmsign/gpg not installed");
     let f = fixture();
     let cli = |pkg: &Path, root: &str| {
-        Command::new(osimage_bin())
-            .args([
-                "install",
-                "--noscripts",
-                "--nodeps",
-                "--dbpath",
-                "/var/lib/rpm",
-            ])
-            .arg("--root")
-            .arg(f.dir.join(root))
-            .arg("--gpgkey")
-            .arg(&f.rsa_key)
-            .arg("--gpgkey")
-            .arg(&f.ed_key)
-            .arg(pkg)
-            .output()
-            .unwrap()
+        let args: [&std::ffi::OsStr; 6] = [
+            "--noscripts".as_ref(),
+            "--gpgkey".as_ref(),
+            f.rsa_key.as_os_str(),
+            "--gpgkey".as_ref(),
+            f.ed_key.as_os_str(),
+            pkg.as_os_str(),
+        ];
+        osimage_install(&f.dir.join(root), args)
     };
     let o = cli(&f.rsa_pkg, "a");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -520,12 +520,7 @@ fn cli_install_over_an_older_version_upgrades() {
         assert!(ok, "rpm {how}: {e}");
     }
     for rpms in [vec![f.fs.clone()], f.v1.clone(), f.v2.clone()] {
-        let out = std::process::Command::new(&bin)
-            .args(["install", "--nodeps", "--dbpath", "/var/lib/rpm", "--root"])
-            .arg(&u)
-            .args(&rpms)
-            .output()
-            .unwrap();
+        let out = osimage_e2e::tools::osimage_install(&u, &rpms);
         assert!(
             out.status.success(),
             "{}",

@@ -25,6 +25,21 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// True when running as root (uid 0).
+/// `osimage install --nodeps --dbpath /var/lib/rpm --root <root> <args…>` (the rpmdb where rpm
+/// on this host looks for it), run to completion.
+pub fn osimage_install<I, A>(root: &std::path::Path, args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(osimage_bin())
+        .args(["install", "--nodeps", "--dbpath", "/var/lib/rpm", "--root"])
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("running osimage install")
+}
+
 pub fn is_root() -> bool {
     // SAFETY-free: read our own uid from /proc.
     std::fs::read_to_string("/proc/self/status")
